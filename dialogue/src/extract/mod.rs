@@ -1,0 +1,1 @@
+//! Value extractors (placeholder, filled in by the extractor work).

@@ -1,0 +1,1 @@
+//! The reference booking service (placeholder, filled in by the booking work).
