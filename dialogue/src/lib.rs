@@ -5,4 +5,13 @@
 //! HTTP, axum, audio or Whisper: the gateway hands it utterances and a
 //! [`tools::BookingTools`] implementation, and it hands back replies.
 
+pub mod assistant;
+pub mod config;
+pub mod conversation;
+pub mod engine;
 pub mod extract;
+pub mod nlu;
+pub mod state;
+pub mod store;
+pub mod template;
+pub mod tools;

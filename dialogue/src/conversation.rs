@@ -1,0 +1,183 @@
+//! Conversations as a service: create a session, run a turn, look at or
+//! delete a session. This is the dialogue crate's front door; the gateway
+//! maps HTTP and WebSocket requests onto it.
+//!
+//! A turn is load → engine → conditional save. When the save loses a race
+//! (another turn on the same session saved first) the turn is redone on
+//! the fresh state, so no update is lost; tool calls repeat safely because
+//! their idempotency keys derive from the session and flow, not the attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, FixedOffset, Utc};
+use voxbook_proto::api::{
+    BookingSummary, CreateSession, HistoryEntry, ParseRequest, ParseResponse, SessionCreated, SessionView, TurnResponse,
+};
+
+use crate::assistant::Assistant;
+use crate::engine::Engine;
+use crate::nlu;
+use crate::state::{SessionState, Stage};
+use crate::store::{Saved, SessionStore, StoreError};
+
+/// Longest utterance accepted, in characters: far above anything spoken
+/// in one turn, low enough to bound parsing work.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// How often a turn is redone after losing a write race before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The current assistant config; swapped whole on reload.
+pub type AssistantHandle = Arc<ArcSwap<Assistant>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("no session with that id (it may have expired)")]
+    NotFound,
+    #[error("the text is empty")]
+    EmptyText,
+    #[error("the text is longer than {MAX_TEXT_CHARS} characters")]
+    TextTooLong,
+    #[error("'now' is not an RFC 3339 timestamp: {0}")]
+    InvalidClock(String),
+    #[error("too many concurrent turns on this session; try again")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Conversations {
+    assistant: AssistantHandle,
+    engine: Engine,
+    store: Arc<dyn SessionStore>,
+    ttl: Duration,
+}
+
+fn wall_clock() -> DateTime<FixedOffset> {
+    Utc::now().fixed_offset()
+}
+
+fn parse_clock(now: Option<&str>) -> Result<Option<DateTime<FixedOffset>>, ConversationError> {
+    now.map(|n| DateTime::parse_from_rfc3339(n.trim()).map_err(|e| ConversationError::InvalidClock(format!("{n}: {e}"))))
+        .transpose()
+}
+
+impl Conversations {
+    pub fn new(assistant: AssistantHandle, engine: Engine, store: Arc<dyn SessionStore>, ttl: Duration) -> Self {
+        Conversations { assistant, engine, store, ttl }
+    }
+
+    pub fn assistant(&self) -> Arc<Assistant> {
+        self.assistant.load_full()
+    }
+
+    pub fn store(&self) -> &dyn SessionStore {
+        self.store.as_ref()
+    }
+
+    pub async fn create(&self, request: CreateSession) -> Result<SessionCreated, ConversationError> {
+        let fixed_now = parse_clock(request.now.as_deref())?;
+        let assistant = self.assistant();
+        let greeting = self.engine.greeting(&assistant);
+        loop {
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut state = SessionState::new(id.clone(), wall_clock(), fixed_now);
+            state.metadata = request.metadata.clone();
+            state.last_reply = greeting.clone();
+            if self.store.create(&state, self.ttl).await? {
+                tracing::info!(session_id = %id, "session created");
+                return Ok(SessionCreated {
+                    session_id: id,
+                    greeting,
+                    awaiting: None,
+                    expires_in_seconds: self.ttl.as_secs(),
+                });
+            }
+        }
+    }
+
+    pub async fn turn(&self, id: &str, text: &str) -> Result<TurnResponse, ConversationError> {
+        if text.trim().is_empty() {
+            return Err(ConversationError::EmptyText);
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ConversationError::TextTooLong);
+        }
+        let assistant = self.assistant();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let Some(mut state) = self.store.load(id).await? else {
+                return Err(ConversationError::NotFound);
+            };
+            let response = self.engine.turn(&assistant, &mut state, text, wall_clock()).await;
+            match self.store.save(&mut state, self.ttl).await? {
+                Saved::Written => return Ok(response),
+                Saved::Missing => return Err(ConversationError::NotFound),
+                Saved::Conflict => {
+                    tracing::debug!(session_id = id, attempt, "turn lost a write race; redoing it");
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2)).await;
+                }
+            }
+        }
+        Err(ConversationError::Contended)
+    }
+
+    pub async fn view(&self, id: &str) -> Result<SessionView, ConversationError> {
+        let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
+        let ttl = self.store.ttl(id).await?;
+        Ok(view_of(&state, ttl.map(|d| d.as_secs())))
+    }
+
+    /// The last thing the assistant said (the greeting before any turn).
+    pub async fn last_reply(&self, id: &str) -> Result<String, ConversationError> {
+        let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
+        Ok(state.last_reply)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<bool, ConversationError> {
+        Ok(self.store.delete(id).await?)
+    }
+
+    pub fn parse(&self, request: &ParseRequest) -> Result<ParseResponse, ConversationError> {
+        if request.text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ConversationError::TextTooLong);
+        }
+        let now = parse_clock(request.now.as_deref())?.unwrap_or_else(wall_clock);
+        Ok(nlu::parse(&self.assistant(), &request.text, now.date_naive()))
+    }
+}
+
+fn view_of(state: &SessionState, expires_in_seconds: Option<u64>) -> SessionView {
+    let flow = state.flow.as_ref();
+    SessionView {
+        session_id: state.id.clone(),
+        created_at: state.created_at.to_rfc3339(),
+        now: state.now(wall_clock()).to_rfc3339(),
+        turns: state.turns,
+        flow: flow.map(|f| f.name.clone()),
+        slots: flow.map(|f| f.slots.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()).unwrap_or_default(),
+        awaiting: state.awaiting().map(str::to_string),
+        options: flow
+            .filter(|f| f.stage == Stage::ChoosingOption)
+            .map(|f| f.options.iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+            .unwrap_or_default(),
+        suspended: state.suspended.iter().map(|f| f.name.clone()).collect(),
+        bookings: state
+            .bookings
+            .iter()
+            .map(|b| BookingSummary {
+                booking_ref: b.booking_ref.clone(),
+                kind: b.kind.clone(),
+                status: b.status.clone(),
+                summary: b.summary.clone(),
+            })
+            .collect(),
+        history: state
+            .history
+            .iter()
+            .map(|h| HistoryEntry { turn: h.turn, user: h.user.clone(), reply: h.reply.clone(), intent: h.intent.clone(), at: h.at.clone() })
+            .collect(),
+        ended: state.ended,
+        expires_in_seconds,
+    }
+}

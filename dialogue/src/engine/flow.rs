@@ -1,0 +1,781 @@
+//! Running a flow: filling slots, lookups, options, holds, read-backs and
+//! the confirmed action.
+//!
+//! Each handler works on a flow taken out of the session and says what
+//! became of it ([`Outcome`]); [`Engine::settle`] puts it back, or closes it
+//! and resumes whatever a digression had set aside.
+
+use std::collections::HashMap;
+
+use voxbook_proto::booking::{
+    BookRequest, BookedItem, Booking, BookingStatus, CancelRequest, Cabin, FlightSearch, HoldRequest, HotelSearch,
+    ModifyRequest,
+};
+
+use super::{Engine, Turn, no_values, render, speech};
+use crate::assistant::{Assistant, FlowDef};
+use crate::config::{ActionTool, LookupTool, SlotKind};
+use crate::nlu::Understanding;
+use crate::nlu::assign::{Assignment, SlotContext, assign};
+use crate::nlu::options::Pick;
+use crate::state::{BookingRecord, FlowState, Offer, SessionState, SlotValue, Stage};
+use crate::tools::ToolError;
+
+/// Change slots that apply to each kind of booking.
+const FLIGHT_CHANGES: [&str; 3] = ["depart_date", "return_date", "passengers"];
+const HOTEL_CHANGES: [&str; 3] = ["check_in", "nights", "guests"];
+
+/// What became of a flow after a step.
+pub(super) enum Outcome {
+    /// Still running; waiting for the user.
+    Continue,
+    /// Completed (its `done` was said).
+    Finished,
+    /// Ended without completing (refused, not possible, handed off).
+    Dropped,
+}
+
+fn offers_from_flights(offers: Vec<voxbook_proto::booking::FlightOffer>) -> Vec<Offer> {
+    offers.into_iter().map(Offer::Flight).collect()
+}
+
+fn offers_from_hotels(offers: Vec<voxbook_proto::booking::HotelOffer>) -> Vec<Offer> {
+    offers.into_iter().map(Offer::Hotel).collect()
+}
+
+/// FNV-1a: a stable fingerprint for idempotency keys (std's hasher is not
+/// stable across releases, and keys outlive processes).
+fn fingerprint(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn iso(value: Option<&SlotValue>) -> Option<String> {
+    value.and_then(SlotValue::as_date).map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn kind_of(booking: &Booking) -> &'static str {
+    match booking.item {
+        BookedItem::Flight(_) => "flight",
+        BookedItem::Hotel(_) => "hotel",
+    }
+}
+
+fn change_label(slot: &str) -> String {
+    match slot {
+        "depart_date" | "check_in" => "the date".into(),
+        "return_date" => "the return date".into(),
+        "passengers" | "guests" => "the number of people".into(),
+        "nights" => "the number of nights".into(),
+        other => format!("the {}", other.replace('_', " ")),
+    }
+}
+
+impl Engine {
+    pub(super) async fn start_flow(&self, a: &Assistant, state: &mut SessionState, name: &str, u: &Understanding, turn: &mut Turn) {
+        let Some(def) = a.flow(name).cloned() else { return };
+        let mut flow = FlowState {
+            name: def.name.clone(),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            stage: Stage::Filling,
+            slots: Default::default(),
+            filled_order: Vec::new(),
+            options: Vec::new(),
+            chosen: None,
+            hold_ref: None,
+            booking: None,
+            awaiting: None,
+            last_prompt: String::new(),
+        };
+        let slots = applicable_slots(&def, &flow);
+        let ctx = SlotContext { slots: &slots, filled: &flow.slots, filled_order: &[], awaiting: None, correction: false };
+        let assignments = assign(a, &u.words, &u.entities, &ctx);
+        let outcome = if self.apply(a, &def, &mut flow, assignments, turn).await {
+            Outcome::Continue
+        } else {
+            self.advance(a, &def, &mut flow, turn).await
+        };
+        self.settle(a, state, flow, outcome, turn);
+    }
+
+    pub(super) async fn continue_flow(&self, a: &Assistant, state: &mut SessionState, u: &Understanding, turn: &mut Turn) {
+        let Some(mut flow) = state.flow.take() else { return };
+        let Some(def) = a.flow(&flow.name).cloned() else { return };
+        let threshold = a.settings.intent_threshold;
+        let affirm = u.score_of("affirm", threshold).is_some();
+        let deny = u.score_of("deny", threshold).is_some();
+        let slots = applicable_slots(&def, &flow);
+        let awaiting = flow.awaiting.clone().filter(|s| a.slot(s).is_some());
+        let filled_order = flow.filled_order.clone();
+        let ctx = SlotContext {
+            slots: &slots,
+            filled: &flow.slots,
+            filled_order: &filled_order,
+            awaiting: awaiting.as_deref(),
+            correction: u.correction || (deny && flow.stage != Stage::Filling),
+        };
+        let assignments = assign(a, &u.words, &u.entities, &ctx);
+
+        let outcome = if !assignments.is_empty() {
+            if self.apply(a, &def, &mut flow, assignments, turn).await {
+                Outcome::Continue
+            } else {
+                self.advance(a, &def, &mut flow, turn).await
+            }
+        } else {
+            match flow.stage {
+                Stage::Confirming if affirm && !deny => self.act(a, &def, &mut flow, turn).await,
+                Stage::Confirming if deny => self.refuse(a, &def, &mut flow, turn).await,
+                Stage::Confirming | Stage::ChoosingOption if u.pick.is_some() && !flow.options.is_empty() => {
+                    self.choose(a, &def, &mut flow, u.pick, state, turn).await
+                }
+                Stage::ChoosingOption if deny => {
+                    let text = render(&a.messages.none_chosen, &no_values());
+                    flow.awaiting = None;
+                    flow.last_prompt = text.clone();
+                    turn.say(text);
+                    Outcome::Continue
+                }
+                Stage::Filling if affirm => match flow.awaiting.clone().filter(|s| a.slot(s).is_some()) {
+                    Some(slot) => {
+                        self.ask(a, &def, &mut flow, &slot, turn);
+                        Outcome::Continue
+                    }
+                    None => self.advance(a, &def, &mut flow, turn).await,
+                },
+                Stage::Filling if deny => {
+                    self.release_hold(&mut flow, turn).await;
+                    turn.say(render(&a.messages.anything_else, &no_values()));
+                    Outcome::Dropped
+                }
+                // A lookup that could not run (service down) is retried by
+                // whatever the user says next.
+                Stage::Filling if flow.awaiting.is_none() && flow.slots.len() >= def.slots.len() => {
+                    self.advance(a, &def, &mut flow, turn).await
+                }
+                _ => self.flow_not_understood(a, state, &flow, turn),
+            }
+        };
+        self.settle(a, state, flow, outcome, turn);
+    }
+
+    /// Puts a flow back, or closes it and resumes a suspended one.
+    pub(super) fn settle(&self, a: &Assistant, state: &mut SessionState, flow: FlowState, outcome: Outcome, turn: &mut Turn) {
+        match outcome {
+            Outcome::Continue if !state.ended => state.flow = Some(flow),
+            _ => {
+                turn.slots = flow.slots.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                if state.ended {
+                    return;
+                }
+                if let Some(previous) = state.suspended.pop() {
+                    let values = HashMap::from([("prompt", previous.last_prompt.clone())]);
+                    turn.say(render(&a.messages.resume, &values));
+                    state.flow = Some(previous);
+                }
+            }
+        }
+    }
+
+    fn flow_not_understood(&self, a: &Assistant, state: &mut SessionState, flow: &FlowState, turn: &mut Turn) -> Outcome {
+        turn.understood = false;
+        state.failures += 1;
+        if state.failures >= a.settings.max_failures {
+            turn.say(render(&a.messages.failures_handoff, &no_values()));
+            turn.handoff = true;
+            state.ended = true;
+            return Outcome::Dropped;
+        }
+        let prompt = if flow.stage == Stage::ChoosingOption {
+            render(&a.messages.option_not_understood, &no_values())
+        } else {
+            flow.last_prompt.clone()
+        };
+        let template = if state.failures == 1 { &a.messages.not_understood } else { &a.messages.not_understood_again };
+        turn.say(render(template, &HashMap::from([("prompt", prompt)])));
+        Outcome::Continue
+    }
+
+    /// Releases a held offer (best effort: holds also expire by themselves).
+    pub(super) async fn release_hold(&self, flow: &mut FlowState, turn: &mut Turn) {
+        if let Some(hold) = flow.hold_ref.take() {
+            let key = format!("{}:{}:release:{hold}", turn.session_id, flow.instance);
+            let _ = self
+                .tools
+                .run("release_hold", &mut turn.tool_calls, |t| {
+                    let (hold, key) = (hold.clone(), key.clone());
+                    async move { t.cancel_booking(hold, CancelRequest { idempotency_key: key }).await }
+                })
+                .await;
+        }
+    }
+
+    /// Ends the active and suspended flows, releasing their holds.
+    pub(super) async fn abandon_flows(&self, state: &mut SessionState, turn: &mut Turn) {
+        let mut flows: Vec<FlowState> = state.suspended.drain(..).collect();
+        flows.extend(state.flow.take());
+        for mut flow in flows {
+            self.release_hold(&mut flow, turn).await;
+        }
+    }
+
+    /// Applies slot values, checking each. Returns true when one was
+    /// rejected (its reason and the slot's question were said).
+    async fn apply(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, mut assignments: Vec<Assignment>, turn: &mut Turn) -> bool {
+        // Earlier slots first, so "return after departure" sees this turn's departure.
+        let order = def.all_slots();
+        assignments.sort_by_key(|x| order.iter().position(|s| *s == x.slot).unwrap_or(usize::MAX));
+        let mut rejected = false;
+        for Assignment { slot, value, .. } in assignments {
+            let Some(sdef) = a.slot(&slot) else { continue };
+            let problem = match (&sdef.kind, &value) {
+                (SlotKind::Date, SlotValue::Date(d)) if *d < turn.today => Some(&a.messages.past_date),
+                (SlotKind::Date, SlotValue::Date(d))
+                    if sdef
+                        .not_before
+                        .as_ref()
+                        .and_then(|other| flow.slots.get(other))
+                        .and_then(SlotValue::as_date)
+                        .is_some_and(|before| *d < before) =>
+                {
+                    Some(&a.messages.return_before_depart)
+                }
+                (SlotKind::City, SlotValue::Place(p))
+                    if sdef
+                        .differs_from
+                        .as_ref()
+                        .and_then(|other| flow.slots.get(other))
+                        .and_then(SlotValue::as_place)
+                        .is_some_and(|q| q.code == p.code) =>
+                {
+                    Some(&a.messages.same_city)
+                }
+                (_, SlotValue::Count(n)) if sdef.min.is_some_and(|m| *n < m) || sdef.max.is_some_and(|m| *n > m) => {
+                    Some(&a.messages.out_of_range)
+                }
+                _ => None,
+            };
+            if let Some(message) = problem {
+                let prompt = self.slot_prompt(a, def, flow, &slot, turn);
+                turn.say(render(message, &HashMap::from([("prompt", prompt.clone())])));
+                flow.awaiting = Some(slot.clone());
+                flow.last_prompt = prompt;
+                rejected = true;
+                continue;
+            }
+            if flow.slots.get(&slot) == Some(&value) {
+                continue;
+            }
+            flow.fill(&slot, value);
+            self.invalidate(def, flow, &slot, turn).await;
+        }
+        // A departure moved past the return drops the return, to be asked again.
+        for (name, sdef) in def.all_slots().iter().filter_map(|n| a.slot(n).map(|d| (n, d))) {
+            if let Some(before) = sdef.not_before.as_ref().and_then(|o| flow.slots.get(o)).and_then(SlotValue::as_date)
+                && flow.slots.get(name).and_then(SlotValue::as_date).is_some_and(|d| d < before)
+            {
+                flow.slots.remove(name);
+                flow.filled_order.retain(|s| s != name);
+            }
+        }
+        rejected
+    }
+
+    /// A slot changed: whatever was derived from it is stale.
+    async fn invalidate(&self, def: &FlowDef, flow: &mut FlowState, slot: &str, turn: &mut Turn) {
+        let feeds_search = matches!(def.lookup.as_ref().map(|l| l.tool), Some(LookupTool::SearchFlights | LookupTool::SearchHotels))
+            && def.slots.iter().any(|s| s == slot);
+        if feeds_search {
+            flow.options.clear();
+            flow.chosen = None;
+            self.release_hold(flow, turn).await;
+        }
+        if slot == "booking_ref" {
+            flow.booking = None;
+        }
+        flow.stage = Stage::Filling;
+    }
+
+    fn slot_prompt(&self, a: &Assistant, def: &FlowDef, flow: &FlowState, slot: &str, turn: &Turn) -> String {
+        let source = a.slot(slot).map(|s| s.prompt.clone()).unwrap_or_default();
+        render(&source, &self.values(a, def, flow, turn))
+    }
+
+    fn ask(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, slot: &str, turn: &mut Turn) {
+        let prompt = self.slot_prompt(a, def, flow, slot, turn);
+        flow.awaiting = Some(slot.to_string());
+        flow.last_prompt = prompt.clone();
+        turn.say(prompt);
+    }
+
+    /// Says `text` and waits for `awaiting`.
+    fn prompt(&self, flow: &mut FlowState, awaiting: Option<&str>, text: String, turn: &mut Turn) -> Outcome {
+        flow.awaiting = awaiting.map(str::to_string);
+        flow.last_prompt = text.clone();
+        turn.say(text);
+        Outcome::Continue
+    }
+
+    /// Template values: every slot said, plus the flow's derived values.
+    fn values(&self, a: &Assistant, def: &FlowDef, flow: &FlowState, turn: &Turn) -> HashMap<String, String> {
+        let mut values: HashMap<String, String> = HashMap::new();
+        for name in def.all_slots() {
+            if let (Some(sdef), Some(value)) = (a.slot(&name), flow.slots.get(&name)) {
+                values.insert(name.clone(), speech::slot_value(a, sdef, value, turn.today));
+            }
+        }
+        values.insert("assistant".into(), a.name.clone());
+        values.insert("flow".into(), def.name.clone());
+        values.insert("count".into(), flow.options.len().to_string());
+        values.insert("options".into(), speech::option_list(&flow.options));
+        if let Some(chosen) = &flow.chosen {
+            values.insert("option".into(), speech::option_summary(a, chosen, turn.today));
+            values.insert("total".into(), speech::offer_total(chosen));
+        }
+        if let Some(booking) = &flow.booking {
+            values.insert("booking".into(), speech::booking_summary(a, booking, turn.today));
+            values.insert("status".into(), booking.status.as_str().to_string());
+            values.insert("booking_ref".into(), booking.booking_ref.clone());
+            values.entry("total".into()).or_insert_with(|| speech::booking_total(booking));
+        } else if let Some(code) = flow.slots.get("booking_ref").and_then(SlotValue::as_text) {
+            values.insert("booking_ref".into(), code.to_string());
+        }
+        let changes: Vec<String> = self
+            .change_slots(def, flow)
+            .iter()
+            .filter_map(|name| {
+                let value = flow.slots.get(name)?;
+                let sdef = a.slot(name)?;
+                Some(format!("{} to {}", change_label(name), speech::slot_value(a, sdef, value, turn.today)))
+            })
+            .collect();
+        values.insert("changes".into(), changes.join(" and "));
+        values
+    }
+
+    /// Change slots that apply to the looked-up booking.
+    fn change_slots(&self, def: &FlowDef, flow: &FlowState) -> Vec<String> {
+        let Some((changes, _)) = &def.changes else { return Vec::new() };
+        let allowed: &[&str] = match flow.booking.as_ref().map(kind_of) {
+            Some("flight") => &FLIGHT_CHANGES,
+            Some(_) => &HOTEL_CHANGES,
+            None => return changes.clone(),
+        };
+        changes.iter().filter(|c| allowed.contains(&c.as_str())).cloned().collect()
+    }
+
+    /// Moves the flow on as far as it goes without the user.
+    async fn advance(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Outcome {
+        // 1. Slots.
+        for slot in &def.slots {
+            if flow.slots.contains_key(slot) {
+                continue;
+            }
+            match a.slot(slot).and_then(|s| s.default.clone()) {
+                Some(default) => flow.fill(slot, default),
+                None => {
+                    self.ask(a, def, flow, slot, turn);
+                    return Outcome::Continue;
+                }
+            }
+        }
+        // 2. Lookup.
+        match def.lookup.as_ref().map(|l| l.tool) {
+            Some(LookupTool::GetBooking) => {
+                if flow.booking.is_none() {
+                    match self.lookup_booking(a, def, flow, turn).await {
+                        Ok(()) => {}
+                        Err(outcome) => return outcome,
+                    }
+                }
+                if def.action.is_none() {
+                    turn.say(render(&def.done, &self.values(a, def, flow, turn)));
+                    return Outcome::Finished;
+                }
+            }
+            Some(LookupTool::SearchFlights | LookupTool::SearchHotels) if flow.chosen.is_none() => {
+                if flow.options.is_empty()
+                    && let Err(outcome) = self.search(a, def, flow, turn).await
+                {
+                    return outcome;
+                }
+                if flow.options.len() == 1 {
+                    flow.chosen = flow.options.first().cloned();
+                } else {
+                    flow.stage = Stage::ChoosingOption;
+                    let present = def.lookup.as_ref().and_then(|l| l.present.clone()).unwrap_or_else(|| "{options}".into());
+                    let text = render(&present, &self.values(a, def, flow, turn));
+                    return self.prompt(flow, Some("option"), text, turn);
+                }
+            }
+            Some(LookupTool::SearchFlights | LookupTool::SearchHotels) => {}
+            None => {}
+        }
+        // 3. What to change.
+        if let Some((_, prompt)) = &def.changes
+            && !self.change_slots(def, flow).iter().any(|s| flow.slots.contains_key(s))
+        {
+            let text = render(prompt, &self.values(a, def, flow, turn));
+            return self.prompt(flow, Some("changes"), text, turn);
+        }
+        // 4. Hold what will be booked, so the read-back is a promise.
+        if def.action == Some(ActionTool::Book)
+            && flow.hold_ref.is_none()
+            && let Err(outcome) = self.hold(a, def, flow, turn).await
+        {
+            return outcome;
+        }
+        // 5. Read back.
+        if let Some(confirm) = &def.confirm {
+            flow.stage = Stage::Confirming;
+            let text = render(confirm, &self.values(a, def, flow, turn));
+            return self.prompt(flow, Some("confirmation"), text, turn);
+        }
+        turn.say(render(&def.done, &self.values(a, def, flow, turn)));
+        Outcome::Finished
+    }
+
+    fn unavailable(&self, a: &Assistant, flow: &mut FlowState, turn: &mut Turn) -> Outcome {
+        let text = render(&a.messages.tool_unavailable, &no_values());
+        // Keep what the flow waits for: the same answer retries.
+        if flow.stage != Stage::Confirming {
+            flow.awaiting = None;
+        }
+        turn.say(text);
+        Outcome::Continue
+    }
+
+    async fn lookup_booking(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Result<(), Outcome> {
+        let Some(code) = flow.slots.get("booking_ref").and_then(SlotValue::as_text).map(str::to_string) else {
+            return Err(Outcome::Continue);
+        };
+        let result = self
+            .tools
+            .run("get_booking", &mut turn.tool_calls, |t| {
+                let code = code.clone();
+                async move { t.get_booking(code).await }
+            })
+            .await;
+        match result {
+            Ok(booking) => {
+                let changeable = booking.status == BookingStatus::Confirmed;
+                flow.booking = Some(booking);
+                remap_changes(flow);
+                if def.action.is_some() && !changeable {
+                    turn.say(render(&a.messages.not_changeable, &self.values(a, def, flow, turn)));
+                    turn.say(render(&a.messages.anything_else, &no_values()));
+                    return Err(Outcome::Dropped);
+                }
+                Ok(())
+            }
+            Err(ToolError::Rejected { .. }) => {
+                let text = render(&a.messages.booking_not_found, &self.values(a, def, flow, turn));
+                flow.slots.remove("booking_ref");
+                flow.filled_order.retain(|s| s != "booking_ref");
+                let prompt = self.slot_prompt(a, def, flow, "booking_ref", turn);
+                flow.awaiting = Some("booking_ref".into());
+                flow.last_prompt = prompt;
+                turn.say(text);
+                Err(Outcome::Continue)
+            }
+            Err(ToolError::Unavailable(_)) => Err(self.unavailable(a, flow, turn)),
+        }
+    }
+
+    async fn search(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Result<(), Outcome> {
+        let slots = &flow.slots;
+        let code = |name: &str| slots.get(name).and_then(SlotValue::as_place).map(|p| p.code.clone()).unwrap_or_default();
+        let count = |name: &str| slots.get(name).and_then(SlotValue::as_count).unwrap_or(1);
+        let result = match def.lookup.as_ref().map(|l| l.tool) {
+            Some(LookupTool::SearchFlights) => {
+                let query = FlightSearch {
+                    origin: code("origin"),
+                    destination: code("destination"),
+                    depart_date: iso(slots.get("depart_date")).unwrap_or_default(),
+                    return_date: iso(slots.get("return_date")),
+                    passengers: count("passengers"),
+                    cabin: slots.get("cabin").and_then(SlotValue::as_text).and_then(Cabin::parse).unwrap_or_default(),
+                };
+                self.tools
+                    .run("search_flights", &mut turn.tool_calls, |t| {
+                        let q = query.clone();
+                        async move { t.search_flights(q).await }
+                    })
+                    .await
+                    .map(|r| offers_from_flights(r.offers))
+            }
+            _ => {
+                let query = HotelSearch {
+                    city: code("city"),
+                    check_in: iso(slots.get("check_in")).unwrap_or_default(),
+                    nights: count("nights"),
+                    guests: count("guests"),
+                };
+                self.tools
+                    .run("search_hotels", &mut turn.tool_calls, |t| {
+                        let q = query.clone();
+                        async move { t.search_hotels(q).await }
+                    })
+                    .await
+                    .map(|r| offers_from_hotels(r.offers))
+            }
+        };
+        match result {
+            Ok(offers) if !offers.is_empty() => {
+                flow.options = offers.into_iter().take(a.settings.options_to_offer).collect();
+                Ok(())
+            }
+            Ok(_) | Err(ToolError::Rejected { .. }) => {
+                let none = def.lookup.as_ref().and_then(|l| l.none.clone()).unwrap_or_else(|| a.messages.no_options_left.clone());
+                let text = render(&none, &self.values(a, def, flow, turn));
+                // "How about the fourteenth?" should land on the first date.
+                let date_slot = def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
+                Err(self.prompt(flow, date_slot.as_deref(), text, turn))
+            }
+            Err(ToolError::Unavailable(_)) => Err(self.unavailable(a, flow, turn)),
+        }
+    }
+
+    async fn hold(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Result<(), Outcome> {
+        let Some(chosen) = flow.chosen.clone() else { return Err(Outcome::Continue) };
+        let request = HoldRequest {
+            offer_id: chosen.offer_id().to_string(),
+            idempotency_key: format!("{}:{}:hold:{}", turn.session_id, flow.instance, chosen.offer_id()),
+        };
+        let result = self
+            .tools
+            .run("hold", &mut turn.tool_calls, |t| {
+                let r = request.clone();
+                async move { t.hold(r).await }
+            })
+            .await;
+        match result {
+            Ok(held) => {
+                flow.hold_ref = Some(held.booking_ref);
+                Ok(())
+            }
+            Err(ToolError::Rejected { .. }) => {
+                flow.options.retain(|o| o.offer_id() != chosen.offer_id());
+                flow.chosen = None;
+                if flow.options.is_empty() {
+                    let text = render(&a.messages.no_options_left, &no_values());
+                    flow.stage = Stage::Filling;
+                    let date_slot = def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
+                    return Err(self.prompt(flow, date_slot.as_deref(), text, turn));
+                }
+                flow.stage = Stage::ChoosingOption;
+                let text = render(&a.messages.sold_out, &self.values(a, def, flow, turn));
+                Err(self.prompt(flow, Some("option"), text, turn))
+            }
+            Err(ToolError::Unavailable(_)) => Err(self.unavailable(a, flow, turn)),
+        }
+    }
+
+    async fn choose(
+        &self,
+        a: &Assistant,
+        def: &FlowDef,
+        flow: &mut FlowState,
+        pick: Option<Pick>,
+        state: &mut SessionState,
+        turn: &mut Turn,
+    ) -> Outcome {
+        let options = &flow.options;
+        let index = match pick {
+            Some(Pick::Index(i)) if i < options.len() => Some(i),
+            Some(Pick::Last) => options.len().checked_sub(1),
+            Some(Pick::Cheapest) => (0..options.len()).min_by_key(|&i| options[i].total_minor()),
+            Some(Pick::Dearest) => (0..options.len()).max_by_key(|&i| options[i].total_minor()),
+            Some(Pick::Earliest) => (0..options.len()).min_by_key(|&i| options[i].sort_time().to_string()),
+            Some(Pick::Latest) => (0..options.len()).max_by_key(|&i| options[i].sort_time().to_string()),
+            _ => None,
+        };
+        let Some(index) = index else {
+            return self.flow_not_understood(a, state, flow, turn);
+        };
+        turn.intent.name = crate::nlu::CHOOSE_OPTION.into();
+        let picked = flow.options[index].clone();
+        if flow.chosen.as_ref().is_some_and(|c| c.offer_id() != picked.offer_id()) {
+            self.release_hold(flow, turn).await;
+        }
+        flow.chosen = Some(picked);
+        flow.stage = Stage::Filling;
+        self.advance(a, def, flow, turn).await
+    }
+
+    /// The user said yes to the read-back.
+    async fn act(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Outcome {
+        let session = turn.session_id.clone();
+        let result = match def.action {
+            Some(ActionTool::Book) => {
+                let Some(hold) = flow.hold_ref.clone() else {
+                    return self.advance(a, def, flow, turn).await;
+                };
+                let request = BookRequest {
+                    offer_id: None,
+                    hold_ref: Some(hold.clone()),
+                    idempotency_key: format!("{session}:{}:book:{hold}", flow.instance),
+                };
+                self.tools
+                    .run("book", &mut turn.tool_calls, |t| {
+                        let r = request.clone();
+                        async move { t.book(r).await }
+                    })
+                    .await
+            }
+            Some(ActionTool::ModifyBooking) => {
+                let Some(code) = flow.booking.as_ref().map(|b| b.booking_ref.clone()) else {
+                    return self.advance(a, def, flow, turn).await;
+                };
+                let changes = self.change_slots(def, flow);
+                let get = |name: &str| if changes.iter().any(|c| c == name) { flow.slots.get(name) } else { None };
+                let mut request = ModifyRequest {
+                    idempotency_key: String::new(),
+                    depart_date: iso(get("depart_date")),
+                    return_date: iso(get("return_date")),
+                    passengers: get("passengers").and_then(SlotValue::as_count),
+                    check_in: iso(get("check_in")),
+                    nights: get("nights").and_then(SlotValue::as_count),
+                    guests: get("guests").and_then(SlotValue::as_count),
+                };
+                let print = fingerprint(&serde_json::to_string(&request).unwrap_or_default());
+                request.idempotency_key = format!("{session}:{}:modify:{print}", flow.instance);
+                self.tools
+                    .run("modify_booking", &mut turn.tool_calls, |t| {
+                        let (code, r) = (code.clone(), request.clone());
+                        async move { t.modify_booking(code, r).await }
+                    })
+                    .await
+            }
+            Some(ActionTool::CancelBooking) => {
+                let Some(code) = flow.booking.as_ref().map(|b| b.booking_ref.clone()) else {
+                    return self.advance(a, def, flow, turn).await;
+                };
+                let request = CancelRequest { idempotency_key: format!("{session}:{}:cancel", flow.instance) };
+                self.tools
+                    .run("cancel_booking", &mut turn.tool_calls, |t| {
+                        let (code, r) = (code.clone(), request.clone());
+                        async move { t.cancel_booking(code, r).await }
+                    })
+                    .await
+            }
+            None => return self.advance(a, def, flow, turn).await,
+        };
+        match result {
+            Ok(booking) => {
+                flow.hold_ref = None;
+                turn.booking_ref = Some(booking.booking_ref.clone());
+                turn.records.push(BookingRecord {
+                    booking_ref: booking.booking_ref.clone(),
+                    kind: kind_of(&booking).to_string(),
+                    status: booking.status.as_str().to_string(),
+                    summary: speech::booking_summary(a, &booking, turn.today),
+                });
+                flow.booking = Some(booking);
+                turn.say(render(&def.done, &self.values(a, def, flow, turn)));
+                Outcome::Finished
+            }
+            Err(ToolError::Rejected { code, message }) => {
+                tracing::info!(%code, "booking service refused the action");
+                match def.action {
+                    Some(ActionTool::Book) if code == "hold_expired" => {
+                        // The hold ran out while the user thought: hold again.
+                        flow.hold_ref = None;
+                        self.advance(a, def, flow, turn).await
+                    }
+                    Some(ActionTool::Book) => {
+                        let chosen = flow.chosen.take();
+                        flow.hold_ref = None;
+                        flow.options.retain(|o| Some(o.offer_id()) != chosen.as_ref().map(Offer::offer_id));
+                        flow.stage = Stage::ChoosingOption;
+                        let values = HashMap::from([("status", message), ("prompt", speech::option_list(&flow.options))]);
+                        let text = render(&a.messages.action_failed, &values);
+                        self.prompt(flow, Some("option"), text, turn)
+                    }
+                    Some(ActionTool::ModifyBooking) => {
+                        for slot in self.change_slots(def, flow) {
+                            flow.slots.remove(&slot);
+                            flow.filled_order.retain(|s| *s != slot);
+                        }
+                        flow.stage = Stage::Filling;
+                        let prompt = def.changes.as_ref().map(|(_, p)| render(p, &self.values(a, def, flow, turn))).unwrap_or_default();
+                        let text = render(&a.messages.action_failed, &HashMap::from([("status", message), ("prompt", prompt.clone())]));
+                        turn.say(text);
+                        flow.awaiting = Some("changes".into());
+                        flow.last_prompt = prompt;
+                        Outcome::Continue
+                    }
+                    _ => {
+                        let prompt = render(&a.messages.anything_else, &no_values());
+                        turn.say(render(&a.messages.action_failed, &HashMap::from([("status", message), ("prompt", prompt)])));
+                        Outcome::Dropped
+                    }
+                }
+            }
+            Err(ToolError::Unavailable(_)) => self.unavailable(a, flow, turn),
+        }
+    }
+
+    /// The user said no to the read-back: nothing is done.
+    async fn refuse(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Outcome {
+        let text = render(def.refused.as_deref().unwrap_or(&a.messages.refused), &self.values(a, def, flow, turn));
+        match def.action {
+            Some(ActionTool::Book) => {
+                self.release_hold(flow, turn).await;
+                flow.chosen = None;
+                flow.stage = Stage::ChoosingOption;
+                self.prompt(flow, Some("option"), text, turn)
+            }
+            _ => {
+                turn.say(text);
+                turn.say(render(&a.messages.anything_else, &no_values()));
+                Outcome::Dropped
+            }
+        }
+    }
+}
+
+/// The slots values may go to: the flow's own, plus the change slots that
+/// fit the looked-up booking (all of them before it is known).
+fn applicable_slots(def: &FlowDef, flow: &FlowState) -> Vec<String> {
+    let mut slots = def.slots.clone();
+    if let Some((changes, _)) = &def.changes {
+        let allowed: Option<&[&str]> = match flow.booking.as_ref().map(kind_of) {
+            Some("flight") => Some(&FLIGHT_CHANGES),
+            Some(_) => Some(&HOTEL_CHANGES),
+            None => None,
+        };
+        let one_way = matches!(flow.booking.as_ref().map(|b| &b.item), Some(BookedItem::Flight(f)) if f.inbound.is_none());
+        slots.extend(
+            changes
+                .iter()
+                .filter(|c| allowed.is_none_or(|a| a.contains(&c.as_str())))
+                .filter(|c| !(one_way && *c == "return_date"))
+                .cloned(),
+        );
+    }
+    slots
+}
+
+/// Values said before the booking's kind was known go to the slots of the
+/// kind it turned out to be ("the fourteenth" for a hotel is a check-in).
+fn remap_changes(flow: &mut FlowState) {
+    let Some(kind) = flow.booking.as_ref().map(kind_of) else { return };
+    let pairs = [("depart_date", "check_in"), ("passengers", "guests")];
+    for (flight, hotel) in pairs {
+        let (from, to) = if kind == "hotel" { (flight, hotel) } else { (hotel, flight) };
+        if let Some(value) = flow.slots.remove(from) {
+            flow.filled_order.retain(|s| s != from);
+            flow.fill(to, value);
+        }
+    }
+    let stray: &[&str] = if kind == "hotel" { &["return_date"] } else { &["nights"] };
+    for slot in stray {
+        flow.slots.remove(*slot);
+        flow.filled_order.retain(|s| s != slot);
+    }
+}

@@ -1,0 +1,775 @@
+//! Calendar dates in spoken form, resolved against the session's "today".
+//!
+//! Forms understood (all case-folded by the tokenizer first):
+//! - "today", "tonight", "this morning/afternoon/evening" (today),
+//!   "tomorrow", "the day after tomorrow";
+//! - weekdays: "friday", "on friday", "next friday" and "this friday";
+//!   "friday week", "a week on friday", "friday after next" (one week
+//!   later); "this weekend"/"the weekend" (the coming Saturday);
+//! - offsets: "in three days", "in two weeks", "in a fortnight", "three days
+//!   from now", "a week from today/tomorrow/friday";
+//! - day and month in either order: "the twelfth of june", "june twelfth",
+//!   "june the 12th", "12 june", "12th june", "june 12", "twelve june", with
+//!   an optional year ("june twelfth twenty twenty seven", "2027", "two
+//!   thousand and twenty seven"); a weekday in front is allowed and ignored
+//!   ("friday the twelfth of june");
+//! - a day of the month alone: "the fifteenth", "the 15th", "15th", "the
+//!   fifteenth of next month";
+//! - numeric: ISO "2026-06-12", and "12/06/2026", "12.06.2026", "12/06"
+//!   read as day/month(/year), the order used everywhere but the US. A
+//!   two-digit year is 20xx.
+//!
+//! Resolution rules (the judgement calls):
+//! - A bare weekday and "next <weekday>" both mean the first such day
+//!   strictly after today: said on a Monday, "friday" and "next friday" are
+//!   the same Friday, four days away. Callers who mean the Friday after
+//!   that say "friday week" or "a week on friday". Treating "next friday"
+//!   as +7 days is a regional habit that misfires more often than it helps
+//!   on a phone line.
+//! - "this <weekday>" is the first such day on or after today (so "this
+//!   monday" said on a Monday is today).
+//! - A day and month without a year is the next occurrence on or after
+//!   today: a date already past this year is next year's. February 29th
+//!   rolls to the next leap year.
+//! - "the fifteenth" alone is the next fifteenth on or after today,
+//!   skipping months too short for it.
+//! - An explicit year is taken as said, even if in the past.
+//! - Impossible dates ("june thirty first", "february thirtieth") are not
+//!   returned at all (and do not panic).
+//! - "the first" and friends are only a date when no noun follows ("the
+//!   first flight", "the second option" are not dates).
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+
+use super::numbers::{cardinal_at, digits_value, ordinal_at, tens_value, unit_value};
+use super::{Found, word};
+
+/// All dates in the utterance, left to right, non-overlapping, resolved
+/// against `today` (the session's clock). See the module doc for forms and
+/// rules.
+pub fn find_dates(words: &[String], today: NaiveDate) -> Vec<Found<NaiveDate>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        match date_at(words, i, today) {
+            Some((date, end)) if end > i => {
+                out.push(Found::new(date, i, end));
+                i = end;
+            }
+            _ => i = impossible_date_end(words, i).unwrap_or(i + 1).max(i + 1),
+        }
+    }
+    out
+}
+
+/// The longest date expression starting at `i`.
+fn date_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    // A weekday directly before a full date is redundant ("friday the
+    // twelfth of june"): the day of month is the more specific part.
+    if let Some(wd_end) = weekday_value(word(words, i)).map(|_| i + 1) {
+        if let Some((date, end)) = day_month_at(words, wd_end, today)
+            .or_else(|| month_day_at(words, wd_end, today))
+            .or_else(|| day_alone_at(words, wd_end, today))
+        {
+            return Some((date, end));
+        }
+    }
+    let candidates = [
+        relative_word_at(words, i, today),
+        offset_at(words, i, today),
+        weekday_at(words, i, today),
+        day_month_at(words, i, today),
+        month_day_at(words, i, today),
+        day_alone_at(words, i, today),
+        numeric_at(words, i, today),
+    ];
+    // Longest wins; among equals, the first listed.
+    candidates.into_iter().flatten().fold(None, |best: Option<(NaiveDate, usize)>, c| match best {
+        Some(b) if b.1 >= c.1 => Some(b),
+        _ => Some(c),
+    })
+}
+
+fn add_days(date: NaiveDate, days: i64) -> Option<NaiveDate> {
+    date.checked_add_signed(Duration::try_days(days)?)
+}
+
+/// "today", "tonight", "this evening", "tomorrow", "the day after tomorrow".
+fn relative_word_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    match word(words, i) {
+        "today" | "tonight" => Some((today, i + 1)),
+        "tomorrow" | "tomorrows" => Some((add_days(today, 1)?, i + 1)),
+        "this" if matches!(word(words, i + 1), "morning" | "afternoon" | "evening") => Some((today, i + 2)),
+        "the" if word(words, i + 1) == "day" => day_after_tomorrow_at(words, i + 1, today),
+        "day" => day_after_tomorrow_at(words, i, today),
+        _ => None,
+    }
+}
+
+fn day_after_tomorrow_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    (word(words, i) == "day" && word(words, i + 1) == "after" && word(words, i + 2) == "tomorrow")
+        .then(|| add_days(today, 2).map(|d| (d, i + 3)))
+        .flatten()
+}
+
+/// A count for an offset: a cardinal, or "a"/"an" (one).
+fn offset_count_at(words: &[String], i: usize) -> Option<(i64, usize)> {
+    match word(words, i) {
+        "a" | "an" => Some((1, i + 1)),
+        _ => cardinal_at(words, i).map(|f| (i64::from(f.value), f.span.end)),
+    }
+}
+
+/// "day(s)", "week(s)", "fortnight(s)" -> days per unit.
+fn offset_unit(w: &str) -> Option<i64> {
+    match w {
+        "day" | "days" => Some(1),
+        "week" | "weeks" => Some(7),
+        "fortnight" | "fortnights" => Some(14),
+        _ => None,
+    }
+}
+
+/// "in three days", "in two weeks(')", "in a fortnight", "three days from
+/// now", "a week from today/tomorrow/friday", "a week on friday".
+fn offset_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    if word(words, i) == "in" {
+        // "in a fortnight" has no count word other than "a".
+        let (n, j) = offset_count_at(words, i + 1)?;
+        let unit = offset_unit(word(words, j))?;
+        let mut end = j + 1;
+        if word(words, end) == "time" {
+            // "in three days time" ("days'" lost its apostrophe).
+            end += 1;
+        }
+        return Some((add_days(today, n.checked_mul(unit)?)?, end));
+    }
+    let (n, j) = offset_count_at(words, i)?;
+    let unit = offset_unit(word(words, j))?;
+    let days = n.checked_mul(unit)?;
+    let anchor_at = j + 1;
+    match word(words, anchor_at) {
+        "from" => {
+            let k = anchor_at + 1;
+            let (base, end) = match word(words, k) {
+                "now" | "today" => (today, k + 1),
+                "tomorrow" => (add_days(today, 1)?, k + 1),
+                _ => weekday_at(words, k, today)?,
+            };
+            Some((add_days(base, days)?, end))
+        }
+        // "a week on friday": a week after the coming Friday.
+        "on" => {
+            let (base, end) = weekday_at(words, anchor_at + 1, today)?;
+            Some((add_days(base, days)?, end))
+        }
+        _ => None,
+    }
+}
+
+/// A weekday name (and common short forms).
+fn weekday_value(w: &str) -> Option<Weekday> {
+    Some(match w {
+        "monday" | "mon" => Weekday::Mon,
+        "tuesday" | "tues" => Weekday::Tue,
+        "wednesday" | "weds" => Weekday::Wed,
+        "thursday" | "thurs" => Weekday::Thu,
+        "friday" => Weekday::Fri,
+        "saturday" => Weekday::Sat,
+        "sunday" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+/// Days from `today` to the next `target`, 0 allowed when `inclusive`.
+fn days_until(today: NaiveDate, target: Weekday, inclusive: bool) -> i64 {
+    let diff = (i64::from(target.num_days_from_monday()) - i64::from(today.weekday().num_days_from_monday())).rem_euclid(7);
+    if diff == 0 && !inclusive { 7 } else { diff }
+}
+
+/// "friday", "next friday", "this friday", "friday week", "friday after
+/// next", "this weekend", "the weekend".
+fn weekday_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let (inclusive, j) = match word(words, i) {
+        // "this coming friday" said on a Friday means next week's.
+        "this" if word(words, i + 1) == "coming" => (false, i + 2),
+        "this" => (true, i + 1),
+        "next" | "coming" => (false, i + 1),
+        "the" if word(words, i + 1) == "weekend" => (true, i + 1),
+        _ => (false, i),
+    };
+    if word(words, j) == "weekend" {
+        if j == i || word(words, i) == "next" {
+            // A bare "weekend" is mostly a noun ("a weekend break"), and
+            // "next weekend" is genuinely ambiguous: leave both to a
+            // question.
+            return None;
+        }
+        let d = match today.weekday() {
+            Weekday::Sun => 0,
+            _ => days_until(today, Weekday::Sat, true),
+        };
+        return Some((add_days(today, d)?, j + 1));
+    }
+    let wd = weekday_value(word(words, j))?;
+    let mut end = j + 1;
+    let mut days = days_until(today, wd, inclusive);
+    if word(words, end) == "week" {
+        days += 7;
+        end += 1;
+    } else if word(words, end) == "after" && word(words, end + 1) == "next" {
+        days += 7;
+        end += 2;
+    }
+    Some((add_days(today, days)?, end))
+}
+
+/// Whether a word is a month, a weekday or a relative day word, which other
+/// extractors must not take for something else (a town called "May").
+pub(crate) fn is_date_word(w: &str) -> bool {
+    month_value(w).is_some()
+        || weekday_value(w).is_some()
+        || matches!(w, "today" | "tonight" | "tomorrow" | "yesterday" | "weekend" | "fortnight")
+}
+
+/// Month names and their usual short forms.
+fn month_value(w: &str) -> Option<u32> {
+    Some(match w {
+        "january" | "jan" => 1,
+        "february" | "feb" | "febuary" => 2,
+        "march" | "mar" => 3,
+        "april" | "apr" => 4,
+        "may" => 5,
+        "june" | "jun" => 6,
+        "july" | "jul" => 7,
+        "august" | "aug" => 8,
+        "september" | "sept" | "sep" => 9,
+        "october" | "oct" => 10,
+        "november" | "nov" => 11,
+        "december" | "dec" => 12,
+        _ => return None,
+    })
+}
+
+/// A day of the month at `i`: an ordinal or a cardinal, 1..=31.
+fn day_number_at(words: &[String], i: usize) -> Option<(u32, usize)> {
+    if let Some(f) = ordinal_at(words, i) {
+        return (1..=31).contains(&f.value).then_some((f.value, f.span.end));
+    }
+    let f = cardinal_at(words, i)?;
+    // "in june two adults": a cardinal followed by a noun is a count.
+    if is_thing_noun(word(words, f.span.end)) {
+        return None;
+    }
+    (1..=31).contains(&f.value).then_some((f.value, f.span.end))
+}
+
+/// A year at `i`: "2027", "twenty twenty seven", "twenty thirty", "two
+/// thousand (and) twenty seven". Limited to 2000..=2099: travel is booked
+/// for the near future, and a wider range would read times ("1530") and
+/// counts as years.
+fn year_at(words: &[String], i: usize) -> Option<(i32, usize)> {
+    let w = word(words, i);
+    if w.len() == 4
+        && let Some(y) = digits_value(w)
+    {
+        return (2000..=2099).contains(&y).then_some((y as i32, i + 1));
+    }
+    if w == "twenty" {
+        // "twenty" + 10..=99: "twenty twenty seven", "twenty thirty".
+        let next = word(words, i + 1);
+        let (tail, end) = if let Some(t) = tens_value(next) {
+            match unit_value(word(words, i + 2)).filter(|&u| u > 0) {
+                Some(u) => (t + u, i + 3),
+                None => (t, i + 2),
+            }
+        } else {
+            (super::numbers::teen_value(next)?, i + 2)
+        };
+        return Some((2000 + tail as i32, end));
+    }
+    if w == "two" && word(words, i + 1) == "thousand" {
+        let f = cardinal_at(words, i)?;
+        return (2000..=2099).contains(&f.value).then_some((f.value as i32, f.span.end));
+    }
+    None
+}
+
+/// Resolves day and month with an optional explicit year. Without a year:
+/// the next occurrence on or after today.
+fn resolve_day_month(today: NaiveDate, month: u32, day: u32, year: Option<i32>) -> Option<NaiveDate> {
+    if let Some(y) = year {
+        return NaiveDate::from_ymd_opt(y, month, day);
+    }
+    // Eight years always contain a leap year (Feb 29) and an ordinary one.
+    (today.year()..=today.year() + 8)
+        .filter_map(|y| NaiveDate::from_ymd_opt(y, month, day))
+        .find(|d| *d >= today)
+}
+
+/// An optional year after a day and month, at `i`.
+fn optional_year(words: &[String], i: usize) -> (Option<i32>, usize) {
+    match year_at(words, i) {
+        Some((y, end)) => (Some(y), end),
+        None => (None, i),
+    }
+}
+
+/// A day and month as said, not yet checked against the calendar.
+struct DayMonth {
+    day: u32,
+    month: u32,
+    year: Option<i32>,
+    end: usize,
+}
+
+/// "[the] twelfth [of] june [year]", "12 june", "12th june".
+fn day_month_shape(words: &[String], i: usize) -> Option<DayMonth> {
+    let j = if word(words, i) == "the" { i + 1 } else { i };
+    let (day, after_day) = day_number_at(words, j)?;
+    let m_at = if word(words, after_day) == "of" { after_day + 1 } else { after_day };
+    let month = month_value(word(words, m_at))?;
+    let (year, end) = optional_year(words, m_at + 1);
+    Some(DayMonth { day, month, year, end })
+}
+
+/// "june twelfth", "june the 12th", "june 12", "june twelve [year]".
+fn month_day_shape(words: &[String], i: usize) -> Option<DayMonth> {
+    let month = month_value(word(words, i))?;
+    let j = if word(words, i + 1) == "the" { i + 2 } else { i + 1 };
+    let (day, after_day) = day_number_at(words, j)?;
+    let (year, end) = optional_year(words, after_day);
+    Some(DayMonth { day, month, year, end })
+}
+
+fn resolve_shape(shape: Option<DayMonth>, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let s = shape?;
+    Some((resolve_day_month(today, s.month, s.day, s.year)?, s.end))
+}
+
+fn day_month_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    resolve_shape(day_month_shape(words, i), today)
+}
+
+fn month_day_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    resolve_shape(month_day_shape(words, i), today)
+}
+
+/// Where an impossible day-and-month expression starting at `i` ends
+/// ("the thirty first of june"), so the scan skips it whole instead of
+/// finding "first of june" inside it.
+fn impossible_date_end(words: &[String], i: usize) -> Option<usize> {
+    [day_month_shape(words, i), month_day_shape(words, i)].into_iter().flatten().map(|s| s.end).max()
+}
+
+/// Nouns that make a number before them a count or a rank rather than a
+/// day ("the first flight", "june two adults").
+fn is_thing_noun(w: &str) -> bool {
+    matches!(
+        w,
+        "one"
+            | "ones"
+            | "option"
+            | "options"
+            | "choice"
+            | "flight"
+            | "flights"
+            | "class"
+            | "time"
+            | "times"
+            | "hotel"
+            | "hotels"
+            | "room"
+            | "rooms"
+            | "floor"
+            | "row"
+            | "seat"
+            | "seats"
+            | "person"
+            | "people"
+            | "passenger"
+            | "passengers"
+            | "adult"
+            | "adults"
+            | "child"
+            | "children"
+            | "guest"
+            | "guests"
+            | "leg"
+            | "stop"
+            | "stops"
+            | "place"
+            | "thing"
+            | "things"
+            | "name"
+            | "letter"
+            | "half"
+            | "night"
+            | "nights"
+            | "day"
+            | "days"
+            | "week"
+            | "weeks"
+            | "month"
+            | "months"
+            | "year"
+            | "years"
+            | "offer"
+            | "offers"
+            | "fare"
+            | "result"
+            | "results"
+            | "booking"
+            | "bookings"
+            | "trip"
+            | "ticket"
+            | "tickets"
+            | "bag"
+            | "bags"
+            | "pax"
+    )
+}
+
+/// Words after "the first" etc. that make it something other than a day of
+/// the month on its own: a noun, or a month/weekday/"of" (a longer date
+/// form's business; if that failed, the date is impossible).
+fn blocks_bare_ordinal(w: &str) -> bool {
+    is_thing_noun(w) || w == "of" || weekday_value(w).is_some() || month_value(w).is_some()
+}
+
+/// "the fifteenth", "the 15th", "15th", "the fifteenth of next month".
+fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let has_the = word(words, i) == "the";
+    let j = if has_the { i + 1 } else { i };
+    let f = ordinal_at(words, j)?;
+    let day = f.value;
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    // Word ordinals need "the" ("first" alone is too common a word); digit
+    // ordinals ("15th") stand on their own.
+    let is_digit_form = word(words, j).starts_with(|c: char| c.is_ascii_digit());
+    if !has_the && !is_digit_form {
+        return None;
+    }
+    let end = f.span.end;
+    // "of this month" / "of next month".
+    if word(words, end) == "of" && word(words, end + 2) == "month" {
+        let months_ahead = match word(words, end + 1) {
+            "this" => 0,
+            "next" => 1,
+            _ => return None,
+        };
+        let first = today.with_day(1)?;
+        let first = if months_ahead == 1 { add_months(first, 1)? } else { first };
+        return Some((NaiveDate::from_ymd_opt(first.year(), first.month(), day)?, end + 3));
+    }
+    if blocks_bare_ordinal(word(words, end)) {
+        return None;
+    }
+    // The next such day on or after today; a year covers every month.
+    let mut first = today.with_day(1)?;
+    for _ in 0..=12 {
+        if let Some(d) = NaiveDate::from_ymd_opt(first.year(), first.month(), day)
+            && d >= today
+        {
+            return Some((d, end));
+        }
+        first = add_months(first, 1)?;
+    }
+    None
+}
+
+/// The first of the month `n` months after `first` (itself a first).
+fn add_months(first: NaiveDate, n: u32) -> Option<NaiveDate> {
+    let total = first.year() * 12 + first.month0() as i32 + n as i32;
+    NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1)
+}
+
+/// "2026-06-12" (ISO), "12/06/2026", "12.06.26", "12/06" (day first).
+fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let w = word(words, i);
+    let sep = w.chars().find(|c| matches!(c, '/' | '-' | '.'))?;
+    let parts: Vec<&str> = w.split(sep).collect();
+    if parts.iter().any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let num = |p: &str| p.parse::<u32>().ok();
+    let date = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => NaiveDate::from_ymd_opt(num(y)? as i32, num(m)?, num(d)?),
+        [d, m, y] if d.len() <= 2 && m.len() <= 2 && (y.len() == 4 || y.len() == 2) => {
+            let y = num(y)? as i32;
+            let y = if y < 100 { 2000 + y } else { y };
+            NaiveDate::from_ymd_opt(y, num(m)?, num(d)?)
+        }
+        // Day and month only: '-' and '.' pairs are too often ranges and
+        // prices ("3-4", "99.50"); accept just the slash.
+        [d, m] if sep == '/' && d.len() <= 2 && m.len() <= 2 => resolve_day_month(today, num(m)?, num(d)?, None),
+        _ => None,
+    }?;
+    Some((date, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::test_util::w;
+
+    /// Monday 1 June 2026.
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn dates(text: &str) -> Vec<NaiveDate> {
+        find_dates(&w(text), today()).into_iter().map(|f| f.value).collect()
+    }
+
+    fn one(text: &str) -> (NaiveDate, usize, usize) {
+        let found = find_dates(&w(text), today());
+        assert_eq!(found.len(), 1, "{text}: {found:?}");
+        (found[0].value, found[0].span.start, found[0].span.end)
+    }
+
+    #[test]
+    fn fixed_today_is_a_monday() {
+        assert_eq!(today().weekday(), Weekday::Mon);
+    }
+
+    #[test]
+    fn relative_words() {
+        assert_eq!(one("today"), (today(), 0, 1));
+        assert_eq!(one("tonight please"), (today(), 0, 1));
+        assert_eq!(one("leaving tomorrow"), (d(2026, 6, 2), 1, 2));
+        assert_eq!(one("the day after tomorrow"), (d(2026, 6, 3), 0, 4));
+        assert_eq!(one("on day after tomorrow"), (d(2026, 6, 3), 1, 4));
+        assert_eq!(one("this evening"), (today(), 0, 2));
+        assert_eq!(dates("this is fine"), vec![]);
+    }
+
+    #[test]
+    fn weekdays_are_strictly_after_today() {
+        assert_eq!(one("friday"), (d(2026, 6, 5), 0, 1));
+        assert_eq!(one("on friday"), (d(2026, 6, 5), 1, 2));
+        // "next friday" is the same Friday (documented rule).
+        assert_eq!(one("next friday"), (d(2026, 6, 5), 0, 2));
+        // Today is Monday: "monday" is a week away, "this monday" is today.
+        assert_eq!(one("monday"), (d(2026, 6, 8), 0, 1));
+        assert_eq!(one("next monday"), (d(2026, 6, 8), 0, 2));
+        assert_eq!(one("this monday"), (today(), 0, 2));
+        assert_eq!(one("this friday"), (d(2026, 6, 5), 0, 2));
+        assert_eq!(one("sunday"), (d(2026, 6, 7), 0, 1));
+        assert_eq!(one("tuesday"), (d(2026, 6, 2), 0, 1));
+    }
+
+    #[test]
+    fn weekday_plus_a_week() {
+        assert_eq!(one("friday week"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("a week on friday"), (d(2026, 6, 12), 0, 4));
+        assert_eq!(one("friday after next"), (d(2026, 6, 12), 0, 3));
+        assert_eq!(one("a week from friday"), (d(2026, 6, 12), 0, 4));
+    }
+
+    #[test]
+    fn weekend() {
+        assert_eq!(one("this weekend"), (d(2026, 6, 6), 0, 2));
+        assert_eq!(one("over the weekend"), (d(2026, 6, 6), 1, 3));
+        assert_eq!(dates("next weekend"), vec![]);
+        let sunday = d(2026, 6, 7);
+        assert_eq!(find_dates(&w("this weekend"), sunday)[0].value, sunday);
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(one("in three days"), (d(2026, 6, 4), 0, 3));
+        assert_eq!(one("in 3 days"), (d(2026, 6, 4), 0, 3));
+        assert_eq!(one("in two weeks"), (d(2026, 6, 15), 0, 3));
+        assert_eq!(one("in a week"), (d(2026, 6, 8), 0, 3));
+        assert_eq!(one("in a fortnight"), (d(2026, 6, 15), 0, 3));
+        assert_eq!(one("in three days time"), (d(2026, 6, 4), 0, 4));
+        assert_eq!(one("in twenty one days"), (d(2026, 6, 22), 0, 4));
+        assert_eq!(one("a week from today"), (d(2026, 6, 8), 0, 4));
+        assert_eq!(one("a week from tomorrow"), (d(2026, 6, 9), 0, 4));
+        assert_eq!(one("two weeks from now"), (d(2026, 6, 15), 0, 4));
+        assert_eq!(one("ten days from today"), (d(2026, 6, 11), 0, 4));
+    }
+
+    #[test]
+    fn counts_after_a_month_are_not_days() {
+        assert_eq!(dates("in june two adults"), vec![]);
+        assert_eq!(dates("june two"), vec![d(2026, 6, 2)]);
+        assert_eq!(dates("a weekend break"), vec![]);
+        assert_eq!(one("this coming friday"), (d(2026, 6, 5), 0, 3));
+    }
+
+    #[test]
+    fn durations_are_not_dates() {
+        assert_eq!(dates("for two weeks"), vec![]);
+        assert_eq!(dates("three nights"), vec![]);
+        assert_eq!(dates("a week"), vec![]);
+        assert_eq!(dates("in a minute"), vec![]);
+    }
+
+    #[test]
+    fn day_then_month() {
+        assert_eq!(one("the twelfth of june"), (d(2026, 6, 12), 0, 4));
+        assert_eq!(one("twelfth of june"), (d(2026, 6, 12), 0, 3));
+        assert_eq!(one("12 june"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("12th june"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("the 12th of june"), (d(2026, 6, 12), 0, 4));
+        assert_eq!(one("twelve june"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("the twenty first of july"), (d(2026, 7, 21), 0, 5));
+        assert_eq!(one("the thirty-first of december"), (d(2026, 12, 31), 0, 5));
+    }
+
+    #[test]
+    fn month_then_day() {
+        assert_eq!(one("june twelfth"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("june the 12th"), (d(2026, 6, 12), 0, 3));
+        assert_eq!(one("june the twelfth"), (d(2026, 6, 12), 0, 3));
+        assert_eq!(one("june 12"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("june twelve"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("july twenty-first"), (d(2026, 7, 21), 0, 3));
+        assert_eq!(one("sept 3rd"), (d(2026, 9, 3), 0, 2));
+    }
+
+    #[test]
+    fn years() {
+        assert_eq!(one("june twelfth twenty twenty seven"), (d(2027, 6, 12), 0, 5));
+        assert_eq!(one("june 12 2027"), (d(2027, 6, 12), 0, 3));
+        assert_eq!(one("the twelfth of june 2027"), (d(2027, 6, 12), 0, 5));
+        assert_eq!(one("june twelfth two thousand and twenty seven"), (d(2027, 6, 12), 0, 7));
+        assert_eq!(one("june twelfth two thousand twenty seven"), (d(2027, 6, 12), 0, 6));
+        assert_eq!(one("march third twenty thirty"), (d(2030, 3, 3), 0, 4));
+        assert_eq!(one("march third twenty twenty"), (d(2020, 3, 3), 0, 4));
+        // An explicit past year is taken as said.
+        assert_eq!(one("june first 2025"), (d(2025, 6, 1), 0, 3));
+        // "twenty two" is not a year: it stays for the count extractor.
+        assert_eq!(one("june twelfth twenty two people"), (d(2026, 6, 12), 0, 2));
+        assert_eq!(one("june 12 1530"), (d(2026, 6, 12), 0, 2));
+    }
+
+    #[test]
+    fn past_dates_roll_to_next_year() {
+        assert_eq!(one("may the fifth"), (d(2027, 5, 5), 0, 3));
+        assert_eq!(one("january 1st"), (d(2027, 1, 1), 0, 2));
+        // Today itself is not past.
+        assert_eq!(one("june first"), (d(2026, 6, 1), 0, 2));
+        assert_eq!(one("february twenty ninth"), (d(2028, 2, 29), 0, 3));
+    }
+
+    #[test]
+    fn impossible_dates_are_dropped() {
+        assert_eq!(dates("june thirty first"), vec![]);
+        assert_eq!(dates("the thirty first of june"), vec![]);
+        assert_eq!(dates("february thirtieth"), vec![]);
+        assert_eq!(dates("february twenty ninth twenty twenty seven"), vec![]);
+        assert_eq!(dates("june fortieth"), vec![]);
+        assert_eq!(dates("the fortieth"), vec![]);
+        assert_eq!(dates("2026-02-30"), vec![]);
+        assert_eq!(dates("31/06/2026"), vec![]);
+    }
+
+    #[test]
+    fn day_of_month_alone() {
+        assert_eq!(one("change it to the fourteenth"), (d(2026, 6, 14), 3, 5));
+        assert_eq!(one("the 15th"), (d(2026, 6, 15), 0, 2));
+        assert_eq!(one("on 15th"), (d(2026, 6, 15), 1, 2));
+        assert_eq!(one("the first"), (d(2026, 6, 1), 0, 2));
+        // June has no 31st: the next one is in July.
+        assert_eq!(one("the thirty first"), (d(2026, 7, 31), 0, 3));
+        assert_eq!(one("the fifteenth of next month"), (d(2026, 7, 15), 0, 5));
+        assert_eq!(one("the fifteenth of this month"), (d(2026, 6, 15), 0, 5));
+        let later = d(2026, 6, 20);
+        assert_eq!(find_dates(&w("the fifteenth"), later)[0].value, d(2026, 7, 15));
+        let december = d(2026, 12, 20);
+        assert_eq!(find_dates(&w("the third"), december)[0].value, d(2027, 1, 3));
+    }
+
+    #[test]
+    fn ordinals_that_are_not_dates() {
+        assert_eq!(dates("the first flight"), vec![]);
+        assert_eq!(dates("i will take the second one"), vec![]);
+        assert_eq!(dates("the third option please"), vec![]);
+        assert_eq!(dates("first class"), vec![]);
+        assert_eq!(dates("wait a second"), vec![]);
+        assert_eq!(dates("on the 12th floor"), vec![]);
+    }
+
+    #[test]
+    fn weekday_before_a_date_is_absorbed() {
+        assert_eq!(one("friday the twelfth of june"), (d(2026, 6, 12), 0, 5));
+        assert_eq!(one("friday the twelfth"), (d(2026, 6, 12), 0, 3));
+        assert_eq!(one("friday june twelfth"), (d(2026, 6, 12), 0, 3));
+    }
+
+    #[test]
+    fn numeric_dates() {
+        assert_eq!(one("2026-06-12"), (d(2026, 6, 12), 0, 1));
+        assert_eq!(one("on 12/06/2026"), (d(2026, 6, 12), 1, 2));
+        assert_eq!(one("12.06.2026"), (d(2026, 6, 12), 0, 1));
+        assert_eq!(one("12/06/26"), (d(2026, 6, 12), 0, 1));
+        assert_eq!(one("12/06"), (d(2026, 6, 12), 0, 1));
+        assert_eq!(one("12/05"), (d(2027, 5, 12), 0, 1));
+        assert_eq!(dates("99.50"), vec![]);
+        assert_eq!(dates("3-4"), vec![]);
+        assert_eq!(dates("10:30"), vec![]);
+        assert_eq!(dates("1/2/3/4"), vec![]);
+    }
+
+    #[test]
+    fn several_dates_left_to_right() {
+        let found = find_dates(&w("from the twelfth of june to the nineteenth"), today());
+        let got: Vec<_> = found.iter().map(|f| (f.value, f.span.start, f.span.end)).collect();
+        assert_eq!(got, vec![(d(2026, 6, 12), 1, 5), (d(2026, 6, 19), 6, 8)]);
+        assert_eq!(dates("leaving friday returning sunday week"), vec![d(2026, 6, 5), d(2026, 6, 14)]);
+    }
+
+    #[test]
+    fn realistic_utterances() {
+        let words = w("i want to fly from london to paris on the twelfth of june for two adults");
+        let found = find_dates(&words, today());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].value, d(2026, 6, 12));
+        assert_eq!(&words[found[0].span.start..found[0].span.end], ["the", "twelfth", "of", "june"]);
+        assert_eq!(dates("book me a hotel in barcelona for three nights from next friday"), vec![d(2026, 6, 5)]);
+        assert_eq!(dates("new york to los angeles next tuesday"), vec![d(2026, 6, 2)]);
+        assert_eq!(dates("two adults on the fifth"), vec![d(2026, 6, 5)]);
+        assert_eq!(dates("my booking reference is victor x-ray seven kilo two papa"), vec![]);
+        assert_eq!(dates("i may want to march in"), vec![]);
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let far = NaiveDate::MAX;
+        for text in [
+            "",
+            "🙂",
+            "99999999999999999999",
+            "in 9999 weeks",
+            "in 99999999999999999999 days",
+            "the 99999999999999999999th",
+            "june 99999999999999999999",
+            "9999-99-99",
+            "0/0/0",
+            "//",
+            "-",
+            "the",
+            "in",
+            "a week from",
+            "friday week after next",
+        ] {
+            let _ = find_dates(&w(text), today());
+            let _ = find_dates(&w(text), far);
+            let _ = find_dates(&w(text), NaiveDate::MIN);
+        }
+        let _ = find_dates(&w("tomorrow"), far);
+        let _ = find_dates(&w("the fifteenth"), far);
+        let _ = find_dates(&w("june twelfth"), far);
+        let long = "the twelfth of june ".repeat(5_000);
+        assert_eq!(find_dates(&w(&long), today()).len(), 5_000);
+    }
+}

@@ -1,0 +1,169 @@
+//! Deciding which slot each entity fills.
+//!
+//! Speech gives few clues: "london to paris" has two cities and one word of
+//! structure. In order of strength the clues are: a cue word right before
+//! the value ("from london" → origin); a correction marker ("no, make that
+//! saturday" → the date slot filled most recently); the slot the assistant
+//! just asked for; the next empty slot of the value's type in the flow's
+//! order; and finally the only slot of that type (an implicit correction).
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::assistant::{Assistant, SlotDef};
+use crate::config::SlotKind;
+use crate::extract::Span;
+use crate::nlu::entities::{Entity, EntityValue};
+use crate::state::SlotValue;
+
+/// Filler words allowed between a cue and its value ("leaving on the
+/// twelfth": cue "leaving", fillers "on").
+const FILLERS: [&str; 6] = ["on", "the", "in", "at", "of", "a"];
+
+/// What the assignment knows of the conversation.
+pub struct SlotContext<'a> {
+    /// Slots the value may go to, in the flow's order.
+    pub slots: &'a [String],
+    pub filled: &'a BTreeMap<String, SlotValue>,
+    /// Most recently filled last.
+    pub filled_order: &'a [String],
+    pub awaiting: Option<&'a str>,
+    /// The user is correcting something ("no", "actually", "make that").
+    pub correction: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub slot: String,
+    pub value: SlotValue,
+    pub span: Span,
+}
+
+fn compatible(def: &SlotDef, value: &EntityValue) -> bool {
+    match (value, &def.kind) {
+        (EntityValue::Place(_), SlotKind::City) => true,
+        (EntityValue::Date(_), SlotKind::Date) => true,
+        (EntityValue::Party(_), SlotKind::PartySize) => true,
+        (EntityValue::Nights(_), SlotKind::Nights) => true,
+        (EntityValue::Number(_), SlotKind::PartySize | SlotKind::Nights | SlotKind::Number) => true,
+        (EntityValue::Choice { kind, .. }, SlotKind::Choice(k)) => kind == k,
+        (EntityValue::Code(_), SlotKind::BookingRef) => true,
+        (EntityValue::NoneFor(slot), _) => *slot == def.name,
+        _ => false,
+    }
+}
+
+fn to_slot_value(value: &EntityValue) -> SlotValue {
+    match value {
+        EntityValue::Place(p) => SlotValue::Place(p.clone()),
+        EntityValue::Date(d) => SlotValue::Date(*d),
+        EntityValue::Party(n) | EntityValue::Nights(n) | EntityValue::Number(n) => SlotValue::Count(*n),
+        EntityValue::Choice { value, .. } => SlotValue::Choice(value.clone()),
+        EntityValue::Code(c) => SlotValue::Code(c.clone()),
+        EntityValue::NoneFor(_) => SlotValue::None,
+    }
+}
+
+/// True when one of `cues` ends right before `start` (fillers allowed).
+pub fn cued(words: &[String], start: usize, cues: &[Vec<String>]) -> bool {
+    let mut end = start;
+    for _ in 0..=2 {
+        if cues.iter().any(|cue| !cue.is_empty() && end >= cue.len() && words[end - cue.len()..end] == cue[..]) {
+            return true;
+        }
+        match end.checked_sub(1) {
+            Some(prev) if FILLERS.contains(&words[prev].as_str()) => end = prev,
+            _ => return false,
+        }
+    }
+    false
+}
+
+pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx: &SlotContext) -> Vec<Assignment> {
+    let defs: Vec<&SlotDef> = ctx.slots.iter().filter_map(|s| assistant.slot(s)).collect();
+    let mut out: Vec<Assignment> = Vec::new();
+    let mut used: HashSet<String> = HashSet::new();
+    let mut pending: Vec<&Entity> = Vec::new();
+    // Dates said with an "until" cue become nights once check-in is known.
+    let mut until_dates: Vec<(&SlotDef, &Entity)> = Vec::new();
+
+    // Pass 1: values with a cue word (or a "none" phrase naming its slot).
+    for entity in entities {
+        if let EntityValue::Date(_) = entity.value
+            && let Some(nights) = defs.iter().find(|d| d.kind == SlotKind::Nights && cued(words, entity.span.start, &d.until_cues))
+        {
+            until_dates.push((nights, entity));
+            continue;
+        }
+        let hit = defs.iter().find(|d| {
+            !used.contains(&d.name)
+                && compatible(d, &entity.value)
+                && (matches!(entity.value, EntityValue::NoneFor(_)) || cued(words, entity.span.start, &d.cues))
+        });
+        match hit {
+            Some(def) => {
+                used.insert(def.name.clone());
+                out.push(Assignment { slot: def.name.clone(), value: to_slot_value(&entity.value), span: entity.span });
+            }
+            None => pending.push(entity),
+        }
+    }
+
+    // Pass 2: the rest, by conversation context.
+    for entity in pending {
+        let candidates: Vec<&SlotDef> = defs
+            .iter()
+            .copied()
+            .filter(|d| !used.contains(&d.name) && compatible(d, &entity.value))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        // A bare number means something only as the answer to a question.
+        if matches!(entity.value, EntityValue::Number(_)) && !candidates.iter().any(|d| Some(d.name.as_str()) == ctx.awaiting) {
+            continue;
+        }
+        let most_recent = || {
+            ctx.filled_order
+                .iter()
+                .rev()
+                .find_map(|name| candidates.iter().find(|d| d.name == *name).copied())
+        };
+        let chosen = if ctx.correction && most_recent().is_some() {
+            most_recent()
+        } else if let Some(awaited) = candidates.iter().find(|d| Some(d.name.as_str()) == ctx.awaiting) {
+            Some(*awaited)
+        } else if let Some(empty) = candidates.iter().find(|d| !ctx.filled.contains_key(&d.name)) {
+            Some(*empty)
+        } else {
+            most_recent().or_else(|| candidates.first().copied())
+        };
+        if let Some(def) = chosen {
+            used.insert(def.name.clone());
+            out.push(Assignment { slot: def.name.clone(), value: to_slot_value(&entity.value), span: entity.span });
+        }
+    }
+
+    // Pass 3: "until the fifteenth" → nights from the check-in date.
+    for (nights, entity) in until_dates {
+        let EntityValue::Date(until) = entity.value else { continue };
+        let Some(from_slot) = nights.from_slot.as_deref() else { continue };
+        let from = out
+            .iter()
+            .find(|a| a.slot == from_slot)
+            .map(|a| &a.value)
+            .or_else(|| ctx.filled.get(from_slot))
+            .and_then(SlotValue::as_date);
+        if let Some(from) = from
+            && !used.contains(&nights.name)
+        {
+            let count = (until - from).num_days();
+            used.insert(nights.name.clone());
+            out.push(Assignment {
+                slot: nights.name.clone(),
+                value: SlotValue::Count(count.clamp(0, u32::MAX as i64) as u32),
+                span: entity.span,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,221 @@
+//! What a conversation remembers between turns: the session state that is
+//! stored (as JSON) in the session store.
+//!
+//! Everything the next turn needs lives here and nowhere else, which is what
+//! lets a conversation continue on another gateway process or after a
+//! restart. `version` is the optimistic-concurrency counter the store checks
+//! on every write.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use voxbook_proto::booking::{Booking, FlightOffer, HotelOffer};
+
+use crate::extract::places::Place;
+
+/// A value a slot holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum SlotValue {
+    Place(Place),
+    Date(NaiveDate),
+    Count(u32),
+    /// A value of a designer-defined choice type (e.g. cabin "business").
+    Choice(String),
+    /// A booking reference, uppercase.
+    Code(String),
+    /// An explicit "none" (a one-way trip's return date).
+    None,
+}
+
+impl SlotValue {
+    /// The value as the API shows it (see `voxbook_proto::api`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            SlotValue::Place(p) => json!({"name": p.name, "code": p.code, "country": p.country}),
+            SlotValue::Date(d) => json!(d.format("%Y-%m-%d").to_string()),
+            SlotValue::Count(n) => json!(n),
+            SlotValue::Choice(c) | SlotValue::Code(c) => json!(c),
+            SlotValue::None => Value::Null,
+        }
+    }
+
+    pub fn as_date(&self) -> Option<NaiveDate> {
+        match self {
+            SlotValue::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn as_count(&self) -> Option<u32> {
+        match self {
+            SlotValue::Count(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_place(&self) -> Option<&Place> {
+        match self {
+            SlotValue::Place(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            SlotValue::Choice(s) | SlotValue::Code(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A search result offered to the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Offer {
+    Flight(FlightOffer),
+    Hotel(HotelOffer),
+}
+
+impl Offer {
+    pub fn offer_id(&self) -> &str {
+        match self {
+            Offer::Flight(f) => &f.offer_id,
+            Offer::Hotel(h) => &h.offer_id,
+        }
+    }
+
+    pub fn total_minor(&self) -> i64 {
+        match self {
+            Offer::Flight(f) => f.total.amount_minor,
+            Offer::Hotel(h) => h.total.amount_minor,
+        }
+    }
+
+    /// Departure time "HH:MM" for flights; hotels sort by price instead.
+    pub fn sort_time(&self) -> &str {
+        match self {
+            Offer::Flight(f) => &f.outbound.depart_time,
+            Offer::Hotel(_) => "",
+        }
+    }
+}
+
+/// Where the active flow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Collecting slots (and running lookups as soon as they are filled).
+    Filling,
+    /// Options were read out; waiting for a pick.
+    ChoosingOption,
+    /// The read-back was said; waiting for yes or no.
+    Confirming,
+}
+
+/// One running flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowState {
+    pub name: String,
+    /// Random id of this run of the flow: idempotency keys of its tool
+    /// calls derive from it, so a retried turn repeats the same keys.
+    pub instance: String,
+    pub stage: Stage,
+    pub slots: BTreeMap<String, SlotValue>,
+    /// Slot names, most recently filled last: a correction without a cue
+    /// ("no, make that saturday") goes to the latest slot of its type.
+    pub filled_order: Vec<String>,
+    /// Search results still on offer, in the order they were read out.
+    pub options: Vec<Offer>,
+    pub chosen: Option<Offer>,
+    /// The held booking for `chosen` (book flows hold before confirming).
+    pub hold_ref: Option<String>,
+    /// The booking found by a get_booking lookup (change, cancel, status).
+    pub booking: Option<Booking>,
+    /// The slot (or "option"/"confirmation"/"changes") the last prompt asked for.
+    pub awaiting: Option<String>,
+    /// The last thing the assistant asked, re-said on a reprompt.
+    pub last_prompt: String,
+}
+
+impl FlowState {
+    pub fn fill(&mut self, slot: &str, value: SlotValue) {
+        self.slots.insert(slot.to_string(), value);
+        self.filled_order.retain(|s| s != slot);
+        self.filled_order.push(slot.to_string());
+    }
+}
+
+/// A booking this session made, changed or cancelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingRecord {
+    pub booking_ref: String,
+    pub kind: String,
+    pub status: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    pub turn: u64,
+    pub user: String,
+    pub reply: String,
+    pub intent: String,
+    /// RFC 3339, wall clock.
+    pub at: String,
+}
+
+/// The whole stored context of one conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionState {
+    pub id: String,
+    /// Optimistic-concurrency counter; the store bumps it on every write.
+    pub version: u64,
+    pub created_at: DateTime<FixedOffset>,
+    /// A fixed clock given at creation (tests, QA replays); None means the
+    /// wall clock. Relative dates resolve against it.
+    pub fixed_now: Option<DateTime<FixedOffset>>,
+    pub metadata: BTreeMap<String, String>,
+    pub turns: u64,
+    pub flow: Option<FlowState>,
+    /// Flows set aside by a digression, innermost last.
+    pub suspended: Vec<FlowState>,
+    /// Consecutive turns nothing was understood.
+    pub failures: u32,
+    pub bookings: Vec<BookingRecord>,
+    pub history: Vec<TurnRecord>,
+    /// What the assistant said last (for a resumed stream and for "repeat").
+    pub last_reply: String,
+    pub ended: bool,
+}
+
+impl SessionState {
+    pub fn new(id: String, created_at: DateTime<FixedOffset>, fixed_now: Option<DateTime<FixedOffset>>) -> Self {
+        SessionState {
+            id,
+            version: 0,
+            created_at,
+            fixed_now,
+            metadata: BTreeMap::new(),
+            turns: 0,
+            flow: None,
+            suspended: Vec::new(),
+            failures: 0,
+            bookings: Vec::new(),
+            history: Vec::new(),
+            last_reply: String::new(),
+            ended: false,
+        }
+    }
+
+    /// The session's clock.
+    pub fn now(&self, wall: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+        self.fixed_now.unwrap_or(wall)
+    }
+
+    pub fn awaiting(&self) -> Option<&str> {
+        self.flow.as_ref().and_then(|f| f.awaiting.as_deref())
+    }
+}
