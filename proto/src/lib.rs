@@ -5,6 +5,7 @@
 //! behaviour beyond small helpers on the types themselves. A type changes
 //! shape only together with a protocol version bump (see [`stream`]).
 
+pub mod airports;
 pub mod api;
 pub mod booking;
 pub mod error;

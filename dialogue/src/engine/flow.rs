@@ -120,7 +120,12 @@ impl Engine {
         };
         let assignments = assign(a, &u.words, &u.entities, &ctx);
 
-        let outcome = if !assignments.is_empty() {
+        // "The second one" also reads as a date (the 2nd): while options are
+        // on offer, a pick wins unless the user is correcting something.
+        let picking = flow.stage == Stage::ChoosingOption && u.pick.is_some() && !u.correction;
+        let outcome = if picking {
+            self.choose(a, &def, &mut flow, u.pick, state, turn).await
+        } else if !assignments.is_empty() {
             if self.apply(a, &def, &mut flow, assignments, turn).await {
                 Outcome::Continue
             } else {
@@ -597,7 +602,7 @@ impl Engine {
         let Some(index) = index else {
             return self.flow_not_understood(a, state, flow, turn);
         };
-        turn.intent.name = crate::nlu::CHOOSE_OPTION.into();
+        turn.intent = voxbook_proto::api::IntentOut { name: crate::nlu::CHOOSE_OPTION.into(), confidence: 1.0 };
         let picked = flow.options[index].clone();
         if flow.chosen.as_ref().is_some_and(|c| c.offer_id() != picked.offer_id()) {
             self.release_hold(flow, turn).await;

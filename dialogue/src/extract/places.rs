@@ -10,7 +10,9 @@
 //! probe per candidate length at each token.
 //!
 //! Matching is longest first, left to right, non-overlapping: "new york
-//! city" beats "new york" beats "york".
+//! city" beats "new york" beats "york". A city directly followed by one of
+//! its airports' names is one place, that airport ("chicago o'hare" is
+//! ORD over both words).
 //!
 //! Stopword policy. The dataset has thousands of small towns whose names
 //! are everyday words, so names fall in three groups:
@@ -20,13 +22,16 @@
 //!   can not be reached by voice; a caller saying "in may" or "to book" is
 //!   not flying to one.
 //! - a place only right after a travel cue (from, to, in, into, at, for,
-//!   via, fly, flying, leaving, arriving, visit, visiting, out of): real
-//!   destinations that are also common words or first names ("nice",
-//!   "split", "reading", "mobile", "orange", "male", "hope", "david"),
-//!   names of three letters or fewer, and multi-word names made only of
-//!   such words. "to" does not count as a cue after "want", "like",
-//!   "need" and similar, where it marks an infinitive ("i want to split
-//!   the payment").
+//!   via, fly, flying, leaving, arriving, visit, visiting, towards,
+//!   through, near, out of): real destinations that are also common words
+//!   or first names ("nice", "split", "reading", "mobile", "orange",
+//!   "male", "hope", "david"), dataset names of three letters or fewer
+//!   (curated aliases such as "la" and "dc" are exempt), and multi-word
+//!   names made only of such words. "to" does not count as a cue after
+//!   "want", "like", "need" and similar, where it marks an infinitive ("i
+//!   want to split the payment"), and a cue-only word followed by an
+//!   object ("up", "the", "it", "my" ...) is a verb ("going to split up
+//!   the booking").
 //! - everything else matches anywhere ("london to paris").
 //!
 //! The lists are hand-written and can not be complete; an unlisted town
@@ -180,75 +185,89 @@ const ALIASES: &[(&str, &str, &str, bool)] = &[
 ];
 
 /// Words that are never a place, whatever the dataset says.
+#[rustfmt::skip]
 const NEVER: &[&str] = &[
     // Function words, pronouns, auxiliaries.
-    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "from", "with", "without",
-    "about", "as", "into", "onto", "up", "down", "out", "over", "under", "off", "via", "per", "than", "then", "so",
-    "i", "me", "my", "mine", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her", "it", "its", "they",
-    "them", "their", "this", "that", "these", "those", "there", "here", "who", "what", "when", "where", "which",
-    "why", "how", "am", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "done", "have", "has",
-    "had", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "not", "no", "yes", "yeah",
-    "yep", "nope", "ok", "okay", "please", "thanks", "thank", "hello", "hi", "hey", "bye", "sorry", "well", "just",
-    "also", "too", "very", "really", "now", "later", "soon", "again", "back", "all", "any", "some", "none", "each",
-    "every", "more", "most", "less", "much", "many", "few", "other", "another", "same", "such", "only", "own",
-    "both", "either", "neither", "um", "uh", "er", "erm", "hmm", "oh", "ah", "like", "want", "need", "get", "go",
-    "going", "make", "take", "find", "show", "tell", "give", "know", "think", "see", "say", "said", "let", "put",
-    "new", "old", "big", "small", "long", "short", "high", "low", "good", "great", "fine", "right", "left", "best",
-    "better", "cheap", "cheaper", "cheapest", "early", "earliest", "late", "latest", "sure", "maybe", "actually",
-    "instead", "still", "yet", "ever", "never", "always", "around", "near", "after", "before", "between", "until",
-    "till", "since", "because", "while", "during",
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "from", "with",
+    "without", "about", "as", "into", "onto", "up", "down", "out", "over", "under", "off", "via", "per", "than",
+    "then", "so", "i", "me", "my", "mine", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her",
+    "it", "its", "they", "them", "their", "this", "that", "these", "those", "there", "here", "who", "what",
+    "when", "where", "which", "why", "how", "am", "is", "are", "was", "were", "be", "been", "being", "do",
+    "does", "did", "done", "have", "has", "had", "can", "could", "will", "would", "shall", "should", "may",
+    "might", "must", "not", "no", "yes", "yeah", "yep", "nope", "ok", "okay", "please", "thanks", "thank",
+    "hello", "hi", "hey", "bye", "sorry", "well", "just", "also", "too", "very", "really", "now", "later",
+    "soon", "again", "back", "all", "any", "some", "none", "each", "every", "more", "most", "less", "much",
+    "many", "few", "other", "another", "same", "such", "only", "own", "both", "either", "neither", "um", "uh",
+    "er", "erm", "hmm", "oh", "ah", "like", "want", "need", "get", "go", "going", "make", "take", "find",
+    "show", "tell", "give", "know", "think", "see", "say", "said", "let", "put", "new", "old", "big", "small",
+    "long", "short", "high", "low", "good", "great", "fine", "right", "left", "best", "better", "cheap",
+    "cheaper", "cheapest", "early", "earliest", "late", "latest", "sure", "maybe", "actually", "instead",
+    "still", "yet", "ever", "never", "always", "around", "near", "after", "before", "between", "until", "till",
+    "since", "because", "while", "during",
     // Travel vocabulary.
     "book", "booking", "booked", "hotel", "hotels", "flight", "flights", "fly", "flying", "ticket", "tickets",
     "trip", "travel", "travelling", "traveling", "return", "returning", "way", "round", "seat", "seats", "room",
-    "rooms", "night", "nights", "day", "days", "week", "weeks", "weekend", "fortnight", "month", "months", "year",
-    "years", "date", "dates", "time", "morning", "afternoon", "evening", "today", "tonight", "tomorrow", "next",
-    "last", "class", "economy", "business", "premium", "change", "cancel", "check", "help", "leave", "leaving",
-    "arrive", "arriving", "stay", "staying", "visit", "home", "work", "airport", "airports", "city", "town",
-    "place", "airline", "passenger", "passengers", "adult", "adults", "child", "children", "kid", "kids", "baby",
-    "people", "person", "guest", "guests", "reference", "code", "number", "name", "email", "phone", "card", "pay",
-    "price", "cost", "euro", "euros", "dollar", "dollars", "pound", "pounds", "direct", "nonstop", "stop", "stops",
-    "window", "aisle", "bag", "bags", "luggage", "single", "double", "twin", "suite", "breakfast",
+    "rooms", "night", "nights", "day", "days", "week", "weeks", "weekend", "fortnight", "month", "months",
+    "year", "years", "date", "dates", "time", "morning", "afternoon", "evening", "today", "tonight", "tomorrow",
+    "next", "last", "class", "economy", "business", "premium", "change", "cancel", "check", "help", "leave",
+    "leaving", "arrive", "arriving", "stay", "staying", "visit", "home", "work", "airport", "airports", "city",
+    "town", "place", "airline", "passenger", "passengers", "adult", "adults", "child", "children", "kid",
+    "kids", "baby", "people", "person", "guest", "guests", "reference", "code", "number", "name", "email",
+    "phone", "card", "pay", "price", "cost", "euro", "euros", "dollar", "dollars", "pound", "pounds", "direct",
+    "nonstop", "stop", "stops", "window", "aisle", "bag", "bags", "luggage", "single", "double", "twin",
+    "suite", "breakfast",
     // Countries and states that share a name with a small town: a caller
     // naming a country has not chosen a city.
     "jordan", "lebanon", "georgia", "indiana", "nevada", "peru", "angola", "armenia", "montenegro", "carolina",
     "china", "india", "mexico", "canada", "brazil", "chile", "cuba", "america", "england", "scotland", "wales",
-    "ireland", "france", "spain", "italy", "germany", "japan", "texas", "florida", "california", "europe", "asia",
-    "africa",
+    "ireland", "france", "spain", "italy", "germany", "japan", "texas", "florida", "california", "europe",
+    "asia", "africa",
 ];
 
 /// Real destinations that are also common words or first names: only after
 /// a travel cue.
+#[rustfmt::skip]
 const CUE_ONLY: &[&str] = &[
-    "nice", "split", "mobile", "reading", "orange", "male", "bath", "hope", "alert", "banana", "beaver", "bishop",
-    "bush", "butler", "candle", "circle", "crane", "delta", "dover", "eagle", "fare", "flat", "flint", "globe",
-    "grants", "hit", "lock", "lonely", "page", "plato", "ruby", "save", "summit", "temple", "trail", "union",
-    "wells", "willow", "wise", "wink", "marks", "mare", "mesa", "ranger", "rifle", "salmon", "ware", "van",
-    "stow", "alliance", "atlantic", "central", "defiance", "enterprise", "independence", "imperial", "paradise",
-    "junction", "superior", "council", "concord", "mercury", "marathon", "platinum", "liberal", "rampart",
-    "cascade", "chicken", "boundary", "bountiful", "goodnews", "homestead", "providence", "sterling", "terrace",
-    "coronation", "mesquite", "sandstone", "limestone", "magnolia", "needles", "jackpot", "roundup", "ironstone",
-    "homeward", "farewell", "ontario", "freeport", "golden", "eureka", "liberty", "normal", "deering", "colony",
-    "grand", "harbour", "harbor", "hot", "lake", "landing", "meadows", "point", "port", "river", "rock", "springs", "valley", "village", "wood",
-    "bay", "beach", "creek", "falls", "field", "island", "mount", "north", "south", "east", "west", "center",
-    "centre", "islands", "sea", "ocean", "coast",
+    "nice", "split", "mobile", "reading", "orange", "male", "bath", "hope", "alert", "banana", "beaver",
+    "bishop", "bush", "butler", "candle", "circle", "crane", "delta", "dover", "eagle", "fare", "flat", "flint",
+    "globe", "grants", "hit", "lock", "lonely", "page", "plato", "ruby", "save", "summit", "temple", "trail",
+    "union", "wells", "willow", "wise", "wink", "marks", "mare", "mesa", "ranger", "rifle", "salmon", "ware",
+    "van", "stow", "alliance", "atlantic", "central", "defiance", "enterprise", "independence", "imperial",
+    "paradise", "junction", "superior", "council", "concord", "mercury", "marathon", "platinum", "liberal",
+    "rampart", "cascade", "chicken", "boundary", "bountiful", "goodnews", "homestead", "providence", "sterling",
+    "terrace", "coronation", "mesquite", "sandstone", "limestone", "magnolia", "needles", "jackpot", "roundup",
+    "ironstone", "homeward", "farewell", "ontario", "freeport", "golden", "eureka", "liberty", "normal",
+    "deering", "colony", "grand", "harbour", "harbor", "hot", "lake", "landing", "meadows", "point", "port",
+    "river", "rock", "springs", "valley", "village", "wood", "bay", "beach", "creek", "falls", "field",
+    "island", "mount", "north", "south", "east", "west", "center", "centre", "islands", "sea", "ocean", "coast",
     // First names and surnames that are also towns.
     "adam", "adrian", "alice", "david", "george", "gordon", "hugo", "leo", "logan", "marion", "mary", "morris",
-    "murray", "norman", "taylor", "tyler", "stuart", "sidney", "russell", "perry", "milton", "nelson", "jackson",
-    "douglas", "franklin", "lincoln", "hamilton", "harrison", "clinton", "spencer", "mitchell", "marshall",
-    "stanley", "anderson", "edwards", "anthony", "madison", "warren", "wilson", "johnson", "thompson", "smith",
-    "brown", "martin", "moore", "howard", "carroll", "chester", "lawrence", "mason",
+    "murray", "norman", "taylor", "tyler", "stuart", "sidney", "russell", "perry", "milton", "nelson",
+    "jackson", "douglas", "franklin", "lincoln", "hamilton", "harrison", "clinton", "spencer", "mitchell",
+    "marshall", "stanley", "anderson", "edwards", "anthony", "madison", "warren", "wilson", "johnson",
+    "thompson", "smith", "brown", "martin", "moore", "howard", "carroll", "chester", "lawrence", "mason",
 ];
 
 /// Words after which a place name counts as cued.
+#[rustfmt::skip]
 const CUES: &[&str] = &[
     "from", "to", "in", "into", "at", "for", "via", "fly", "flying", "leaving", "arriving", "visit", "visiting",
     "towards", "toward", "through", "near",
 ];
 
 /// Before "to", these make it an infinitive marker, not a direction.
+#[rustfmt::skip]
 const INFINITIVE_HEADS: &[&str] = &[
-    "want", "wanna", "like", "need", "have", "has", "had", "able", "try", "trying", "love", "hoping", "planning",
-    "wish", "used", "hate", "prefer", "decided", "got", "ought", "about", "how",
+    "want", "wanna", "like", "need", "have", "has", "had", "able", "try", "trying", "love", "hoping",
+    "planning", "wish", "used", "hate", "prefer", "decided", "got", "ought", "about", "how",
+];
+
+/// After a cue-only word, these show it was a verb ("going to split up the
+/// booking", "to split the bill"), not a destination.
+#[rustfmt::skip]
+const VERB_OBJECTS: &[&str] = &[
+    "up", "the", "it", "a", "an", "my", "your", "our", "their", "his", "her", "this", "that", "these", "those",
+    "them", "us", "me", "him", "between", "into", "out", "off", "down", "its", "some", "everything",
 ];
 
 /// Keys longer than this (in tokens) are not indexed; no real city name
@@ -266,12 +285,21 @@ impl Gazetteer {
             g.by_code.insert(a.iata.clone(), place_of(a, ""));
         }
         for &(alias, code, display, cue) in ALIASES {
-            let Some(a) = airports.get(code) else { continue };
+            let Some(a) = airports.get(code) else {
+                continue;
+            };
             let tokens = tokenize(alias);
             // Aliases are curated: short ones ("la", "dc") are meant to
             // match anywhere, so only the table's own flag applies.
             let needs_cue = cue;
-            g.insert(tokens, Entry { place: place_of(a, display), needs_cue, source: Source::Alias });
+            g.insert(
+                tokens,
+                Entry {
+                    place: place_of(a, display),
+                    needs_cue,
+                    source: Source::Alias,
+                },
+            );
         }
         for a in airports.iter().filter(|a| a.primary) {
             let tokens = tokenize(&a.city);
@@ -280,7 +308,14 @@ impl Gazetteer {
                     continue;
                 }
                 let needs_cue = key_needs_cue(&variant, &cue_only);
-                g.insert(variant, Entry { place: place_of(a, ""), needs_cue, source });
+                g.insert(
+                    variant,
+                    Entry {
+                        place: place_of(a, ""),
+                        needs_cue,
+                        source,
+                    },
+                );
             }
         }
         g
@@ -308,7 +343,7 @@ impl Gazetteer {
     /// overlapping. Cue-only names need a travel cue right before them (see
     /// the module doc).
     pub fn find(&self, words: &[String]) -> Vec<Found<Place>> {
-        let mut out = Vec::new();
+        let mut out: Vec<Found<Place>> = Vec::new();
         let mut i = 0;
         let mut key = String::new();
         while i < words.len() {
@@ -327,7 +362,8 @@ impl Gazetteer {
                     key.push_str(w);
                 }
                 if let Some(entry) = self.by_key.get(key.as_str())
-                    && (!entry.needs_cue || has_cue(words, i))
+                    && (!entry.needs_cue
+                        || (has_cue(words, i) && !VERB_OBJECTS.contains(&word(words, i + len))))
                 {
                     matched = Some((entry, len));
                     break;
@@ -335,7 +371,20 @@ impl Gazetteer {
             }
             match matched {
                 Some((entry, len)) => {
-                    out.push(Found::new(entry.place.clone(), i, i + len));
+                    let place = &entry.place;
+                    // "chicago o'hare", "new york jfk": a city then one of
+                    // its airports is one place, the airport.
+                    match out.last_mut() {
+                        Some(prev)
+                            if entry.source == Source::Alias
+                                && prev.span.end == i
+                                && same_city(&prev.value, place) =>
+                        {
+                            prev.value = place.clone();
+                            prev.span.end = i + len;
+                        }
+                        _ => out.push(Found::new(place.clone(), i, i + len)),
+                    }
                     i += len;
                 }
                 None => i += 1,
@@ -359,6 +408,10 @@ impl Gazetteer {
     }
 }
 
+fn same_city(a: &Place, b: &Place) -> bool {
+    a.name == b.name && a.country == b.country
+}
+
 fn place_of(a: &Airport, display: &str) -> Place {
     let name = if !display.is_empty() {
         display.to_string()
@@ -367,7 +420,11 @@ fn place_of(a: &Airport, display: &str) -> Place {
     } else {
         a.city.clone()
     };
-    Place { name, code: a.iata.clone(), country: a.country.clone() }
+    Place {
+        name,
+        code: a.iata.clone(),
+        country: a.country.clone(),
+    }
 }
 
 /// The spoken keys of a dataset city name: the name itself, the part
@@ -465,7 +522,11 @@ mod tests {
     /// (code, matched words) for each place found.
     fn find(text: &str) -> Vec<(String, String)> {
         let words = w(text);
-        gaz().find(&words).into_iter().map(|f| (f.value.code, words[f.span.start..f.span.end].join(" "))).collect()
+        gaz()
+            .find(&words)
+            .into_iter()
+            .map(|f| (f.value.code, words[f.span.start..f.span.end].join(" ")))
+            .collect()
     }
 
     fn codes(text: &str) -> Vec<String> {
@@ -477,7 +538,14 @@ mod tests {
         let words = w("i want to fly from london to paris on the twelfth of june for two adults");
         let found = gaz().find(&words);
         assert_eq!(found.len(), 2);
-        assert_eq!(found[0].value, Place { name: "London".into(), code: "LHR".into(), country: "GB".into() });
+        assert_eq!(
+            found[0].value,
+            Place {
+                name: "London".into(),
+                code: "LHR".into(),
+                country: "GB".into()
+            }
+        );
         assert_eq!((found[0].span.start, found[0].span.end), (5, 6));
         assert_eq!(found[1].value.code, "CDG");
         assert_eq!(found[1].value.name, "Paris");
@@ -488,9 +556,15 @@ mod tests {
     fn multi_word_names_match_longest() {
         assert_eq!(
             find("new york to los angeles next tuesday"),
-            vec![("JFK".into(), "new york".into()), ("LAX".into(), "los angeles".into())]
+            vec![
+                ("JFK".into(), "new york".into()),
+                ("LAX".into(), "los angeles".into())
+            ]
         );
-        assert_eq!(find("new york city please"), vec![("JFK".into(), "new york city".into())]);
+        assert_eq!(
+            find("new york city please"),
+            vec![("JFK".into(), "new york city".into())]
+        );
         assert_eq!(codes("flying to sao paulo"), ["GRU"]);
         assert_eq!(codes("rio de janeiro"), ["GIG"]);
         assert_eq!(codes("rio"), ["GIG"]);
@@ -499,7 +573,13 @@ mod tests {
 
     #[test]
     fn airport_names_and_aliases() {
-        assert_eq!(find("from heathrow to jfk"), vec![("LHR".into(), "heathrow".into()), ("JFK".into(), "jfk".into())]);
+        assert_eq!(
+            find("from heathrow to jfk"),
+            vec![
+                ("LHR".into(), "heathrow".into()),
+                ("JFK".into(), "jfk".into())
+            ]
+        );
         assert_eq!(codes("gatwick"), ["LGW"]);
         assert_eq!(codes("charles de gaulle"), ["CDG"]);
         assert_eq!(codes("schiphol"), ["AMS"]);
@@ -516,7 +596,10 @@ mod tests {
         let heathrow = &gaz().find(&w("heathrow"))[0].value;
         assert_eq!(heathrow.name, "London");
         let florence = &gaz().find(&w("florence"))[0].value;
-        assert_eq!((florence.name.as_str(), florence.code.as_str()), ("Florence", "FLR"));
+        assert_eq!(
+            (florence.name.as_str(), florence.code.as_str()),
+            ("Florence", "FLR")
+        );
     }
 
     #[test]
@@ -537,6 +620,29 @@ mod tests {
             assert_eq!(found.len(), 1, "{alias}");
             assert_eq!(found[0].value.code, code, "{alias}");
         }
+    }
+
+    #[test]
+    fn city_then_its_airport_is_one_place() {
+        assert_eq!(
+            find("one way to chicago o'hare"),
+            vec![("ORD".into(), "chicago ohare".into())]
+        );
+        assert_eq!(
+            find("new york jfk"),
+            vec![("JFK".into(), "new york jfk".into())]
+        );
+        assert_eq!(
+            find("from london luton"),
+            vec![("LTN".into(), "london luton".into())]
+        );
+        assert_eq!(
+            find("paris london"),
+            vec![
+                ("CDG".into(), "paris".into()),
+                ("LHR".into(), "london".into())
+            ]
+        );
     }
 
     #[test]
@@ -569,6 +675,12 @@ mod tests {
         assert_eq!(codes("reading my email"), Vec::<String>::new());
         assert_eq!(codes("to male"), ["MLE"]);
         assert_eq!(codes("the name is david"), Vec::<String>::new());
+        assert_eq!(
+            codes("we are going to split up the booking"),
+            Vec::<String>::new()
+        );
+        assert_eq!(codes("going to split the bill"), Vec::<String>::new());
+        assert_eq!(codes("going to split next week"), ["SPU"]);
         assert_eq!(codes("i hope so"), Vec::<String>::new());
     }
 
@@ -605,7 +717,14 @@ mod tests {
     #[test]
     fn by_code_covers_all_airports() {
         let g = gaz();
-        assert_eq!(g.by_code("lgw").unwrap(), Place { name: "London".into(), code: "LGW".into(), country: "GB".into() });
+        assert_eq!(
+            g.by_code("lgw").unwrap(),
+            Place {
+                name: "London".into(),
+                code: "LGW".into(),
+                country: "GB".into()
+            }
+        );
         assert_eq!(g.by_code("CDG").unwrap().name, "Paris");
         assert!(g.by_code("XXX").is_none());
         assert!(g.by_code("").is_none());

@@ -63,19 +63,33 @@ fn to_slot_value(value: &EntityValue) -> SlotValue {
     }
 }
 
-/// True when one of `cues` ends right before `start` (fillers allowed).
-pub fn cued(words: &[String], start: usize, cues: &[Vec<String>]) -> bool {
+/// How strongly `cues` mark the value starting at `start`: None when no
+/// cue ends right before it (fillers may sit between). A longer cue is
+/// stronger, each skipped filler weakens it, and a cue that is itself a
+/// filler ("on") is weakest, so in "coming back on the sixteenth" the
+/// return date's "coming back" beats the departure's "on".
+pub fn cue_strength(words: &[String], start: usize, cues: &[Vec<String>]) -> Option<f32> {
     let mut end = start;
-    for _ in 0..=2 {
-        if cues.iter().any(|cue| !cue.is_empty() && end >= cue.len() && words[end - cue.len()..end] == cue[..]) {
-            return true;
+    let mut best: Option<f32> = None;
+    for skipped in 0..=2usize {
+        for cue in cues {
+            if !cue.is_empty() && end >= cue.len() && words[end - cue.len()..end] == cue[..] {
+                let weak = cue.len() == 1 && FILLERS.contains(&cue[0].as_str());
+                let strength = if weak { 0.5 } else { 2.0 * cue.len() as f32 } - skipped as f32 * 0.25;
+                best = Some(best.map_or(strength, |b: f32| b.max(strength)));
+            }
         }
         match end.checked_sub(1) {
             Some(prev) if FILLERS.contains(&words[prev].as_str()) => end = prev,
-            _ => return false,
+            _ => break,
         }
     }
-    false
+    best
+}
+
+/// True when one of `cues` ends right before `start` (fillers allowed).
+pub fn cued(words: &[String], start: usize, cues: &[Vec<String>]) -> bool {
+    cue_strength(words, start, cues).is_some()
 }
 
 pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx: &SlotContext) -> Vec<Assignment> {
@@ -94,11 +108,20 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
             until_dates.push((nights, entity));
             continue;
         }
-        let hit = defs.iter().find(|d| {
-            !used.contains(&d.name)
-                && compatible(d, &entity.value)
-                && (matches!(entity.value, EntityValue::NoneFor(_)) || cued(words, entity.span.start, &d.cues))
-        });
+        let mut hit: Option<(&SlotDef, f32)> = None;
+        for d in defs.iter().filter(|d| !used.contains(&d.name) && compatible(d, &entity.value)) {
+            let strength = if matches!(entity.value, EntityValue::NoneFor(_)) {
+                Some(f32::MAX)
+            } else {
+                cue_strength(words, entity.span.start, &d.cues)
+            };
+            if let Some(s) = strength
+                && hit.is_none_or(|(_, best)| s > best)
+            {
+                hit = Some((d, s));
+            }
+        }
+        let hit = hit.map(|(d, _)| d);
         match hit {
             Some(def) => {
                 used.insert(def.name.clone());

@@ -80,7 +80,9 @@ pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hi
     let words = tokenize(text);
     let entities = assistant.entity_finder().find(&words, today, hints.ref_mode);
     let masked = mask(&words, &entities);
-    let intents = assistant.classifier().score(&words.join(" "), &masked);
+    // Patterns see the masked text too: a booking reference spelled in the
+    // NATO alphabet says "hotel" without asking for one.
+    let intents = assistant.classifier().score(&masked.join(" "), &masked);
     let pick = options::find_pick(&words, hints.options_offered);
     let correction = CORRECTION_MARKERS
         .iter()

@@ -1,0 +1,56 @@
+//! The gateway's HTTP surface: [`app`] builds the whole router from an
+//! [`AppState`], so tests drive it without a socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use voxbook_dialogue::conversation::Conversations;
+use voxbook_dialogue::tools::ToolRunner;
+
+use crate::auth::{ApiKeys, require_key};
+use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
+use crate::routes;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub conversations: Arc<Conversations>,
+    /// Booking lookups for `GET /v1/bookings/{ref}` go through the same
+    /// policy as the dialogue's tool calls.
+    pub tools: ToolRunner,
+    pub metrics: Arc<Metrics>,
+    pub keys: ApiKeys,
+    pub max_body_bytes: usize,
+    /// Streams idle this long are closed.
+    pub stream_idle_timeout: Duration,
+}
+
+pub fn app(state: AppState) -> Router {
+    let client = Router::new()
+        .route("/v1/sessions", post(routes::sessions::create))
+        .route("/v1/sessions/{id}", get(routes::sessions::view).delete(routes::sessions::delete))
+        .route("/v1/sessions/{id}/turns", post(routes::sessions::turn))
+        .route("/v1/sessions/{id}/stream", get(routes::stream::upgrade))
+        .route("/v1/nlu/parse", post(routes::nlu::parse))
+        .route("/v1/bookings/{booking_ref}", get(routes::bookings::get))
+        .route_layer(middleware::from_fn_with_state(state.keys.clone(), require_key));
+    let open = Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(metrics::endpoint).with_state(state.metrics.clone()));
+    client
+        .merge(open)
+        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .with_state(state)
+}

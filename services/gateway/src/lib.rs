@@ -1,0 +1,126 @@
+//! The voxbook gateway: the HTTP and WebSocket API in front of the
+//! dialogue engine, the session store and the booking tools.
+//!
+//! [`Gateway::start`] wires a [`Config`] into running parts; [`app::app`]
+//! is the router, testable without a socket. The `voxbook` binary is a
+//! thin CLI over this library.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod reload;
+pub mod routes;
+pub mod tools_http;
+pub mod tools_local;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use voxbook_booking::{AirportDirectory, BookingConfig, BookingService};
+use voxbook_dialogue::conversation::Conversations;
+use voxbook_dialogue::engine::Engine;
+use voxbook_dialogue::extract::places::Gazetteer;
+use voxbook_dialogue::store::{MemoryStore, RedisStore, SessionStore};
+use voxbook_dialogue::tools::{BookingTools, ToolRunner};
+use voxbook_proto::airports::Airports;
+
+pub use app::{AppState, app};
+pub use config::Config;
+
+/// A gateway with its parts built, not yet listening.
+pub struct Gateway {
+    pub state: AppState,
+    /// The in-process booking service, when no remote one is configured.
+    pub booking: Option<Arc<BookingService>>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Builds every part from the config; fails (naming the cause) if the
+    /// assistant config is invalid or a backing service is unreachable.
+    pub async fn start(config: &Config) -> anyhow::Result<Gateway> {
+        Self::start_with(config, BookingConfig::default()).await
+    }
+
+    /// As [`Gateway::start`], with the in-process booking service's own
+    /// settings (tests give it a fixed clock).
+    pub async fn start_with(config: &Config, booking_config: BookingConfig) -> anyhow::Result<Gateway> {
+        let airports = Airports::embedded();
+        let gazetteer = Arc::new(Gazetteer::new(&airports));
+        let assistant = reload::load_assistant(config.assistant.as_deref(), gazetteer.clone())?;
+        let handle = reload::handle(assistant);
+        let metrics = metrics::Metrics::new();
+
+        let store: Arc<dyn SessionStore> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisStore::connect(url, &config.redis_prefix)
+                    .await
+                    .with_context(|| format!("cannot connect to Redis at {url}"))?,
+            ),
+            None => {
+                tracing::warn!("no Redis URL configured: sessions live in this process only and die with it");
+                Arc::new(MemoryStore::new())
+            }
+        };
+
+        let (tools, booking): (Arc<dyn BookingTools>, _) = match &config.booking_url {
+            Some(url) => (Arc::new(tools_http::HttpTools::new(url, Duration::from_secs(2))?), None),
+            None => {
+                let directory = Arc::new(AirportDirectory::from_proto(&airports));
+                let service = Arc::new(
+                    BookingService::connect(&config.database_url, directory, booking_config)
+                        .await
+                        .with_context(|| "cannot open the booking database".to_string())?,
+                );
+                (Arc::new(tools_local::LocalTools::new(service.clone())), Some(service))
+            }
+        };
+        let runner = ToolRunner::new(tools, config.retry.clone());
+        let conversations = Arc::new(Conversations::new(handle.clone(), Engine::new(runner.clone()), store, config.session_ttl));
+
+        let watcher = match (&config.assistant, config.config_poll) {
+            (Some(path), Some(every)) => {
+                Some(reload::spawn_watcher(path.clone(), every, handle, gazetteer, metrics.clone()))
+            }
+            _ => None,
+        };
+        if config.api_keys.is_empty() {
+            tracing::warn!(listen = %config.listen, "authentication is off (no API keys configured); only loopback addresses are allowed");
+        }
+        let state = AppState {
+            conversations,
+            tools: runner,
+            metrics,
+            keys: auth::ApiKeys(Arc::new(config.api_keys.clone())),
+            max_body_bytes: config.max_body_bytes,
+            stream_idle_timeout: Duration::from_secs(300),
+        };
+        Ok(Gateway { state, booking, watcher })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = app(self.state.clone());
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
+        if let Some(b) = &self.booking {
+            b.close().await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
+    }
+}

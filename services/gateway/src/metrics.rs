@@ -1,0 +1,134 @@
+//! Prometheus metrics of the gateway, in an explicit registry owned by the
+//! app state (no process-global recorder, so several gateways can run in
+//! one test process and each reports only its own numbers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use voxbook_proto::api::TurnResponse;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntentLabels {
+    pub intent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub tool: String,
+    pub ok: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms .. ~8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    pub turn_duration: Family<ChannelLabels, Histogram, fn() -> Histogram>,
+    pub turns: Family<IntentLabels, Counter>,
+    pub tool_calls: Family<ToolLabels, Counter>,
+    pub tool_duration: Family<ToolLabels, Histogram, fn() -> Histogram>,
+    pub sessions_created: Counter,
+    pub bookings_made: Counter,
+    pub config_reloads: Family<ResultLabels, Counter>,
+    pub open_streams: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("voxbook");
+        let m = Metrics {
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(latency_histogram),
+            turn_duration: Family::new_with_constructor(latency_histogram),
+            turns: Family::default(),
+            tool_calls: Family::default(),
+            tool_duration: Family::new_with_constructor(latency_histogram),
+            sessions_created: Counter::default(),
+            bookings_made: Counter::default(),
+            config_reloads: Family::default(),
+            open_streams: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("http_requests", "HTTP requests by route, method and status", m.http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", m.http_duration.clone());
+        registry.register("turn_duration_seconds", "Dialogue turn latency (load, engine, tools, save)", m.turn_duration.clone());
+        registry.register("turns", "Dialogue turns by recognised intent", m.turns.clone());
+        registry.register("tool_calls", "Booking tool calls by tool and outcome", m.tool_calls.clone());
+        registry.register("tool_call_duration_seconds", "Booking tool call latency, retries included", m.tool_duration.clone());
+        registry.register("sessions_created", "Sessions created", m.sessions_created.clone());
+        registry.register("bookings_changed", "Turns that made, changed or cancelled a booking", m.bookings_made.clone());
+        registry.register("config_reloads", "Assistant config reloads by result", m.config_reloads.clone());
+        registry.register("open_streams", "Open session WebSocket streams", m.open_streams.clone());
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Records what a turn did.
+    pub fn observe_turn(&self, channel: &str, elapsed: Duration, response: &TurnResponse) {
+        self.turn_duration.get_or_create(&ChannelLabels { channel: channel.into() }).observe(elapsed.as_secs_f64());
+        self.turns.get_or_create(&IntentLabels { intent: response.intent.name.clone() }).inc();
+        for call in &response.tool_calls {
+            let labels = ToolLabels { tool: call.name.clone(), ok: call.ok.to_string() };
+            self.tool_calls.get_or_create(&labels).inc();
+            self.tool_duration.get_or_create(&labels).observe(call.elapsed_ms as f64 / 1000.0);
+        }
+        if response.booking_ref.is_some() {
+            self.bookings_made.inc();
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}
+
+/// Middleware counting and timing every request by its route template
+/// (not the raw path, which would explode label cardinality).
+pub async fn track(State(metrics): State<Arc<Metrics>>, matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let route = matched.map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let labels = HttpLabels { route, method, status: response.status().as_u16() };
+    metrics.http_requests.get_or_create(&labels).inc();
+    metrics.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn endpoint(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
+}
