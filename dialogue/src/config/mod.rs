@@ -123,3 +123,6 @@ pub fn load_str(source: &str, file: &str) -> Result<AssistantSpec, ConfigError> 
 pub fn default_spec() -> Result<AssistantSpec, ConfigError> {
     load_str(DEFAULT_ASSISTANT_YAML, DEFAULT_ASSISTANT_NAME)
 }
+
+#[cfg(test)]
+mod tests;
