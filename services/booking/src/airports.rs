@@ -50,11 +50,7 @@ impl AirportInfo {
     /// after the airport itself, and the offset is the standard time of the
     /// airport's IANA zone (longitude-estimated if the zone is unknown).
     pub fn from_proto(airport: &Airport) -> Self {
-        let city = if airport.city.trim().is_empty() {
-            &airport.name
-        } else {
-            &airport.city
-        };
+        let city = if airport.city.trim().is_empty() { &airport.name } else { &airport.city };
         let info = AirportInfo::new(&airport.iata, city, airport.lat, airport.lon);
         match standard_offset_minutes(&airport.tz) {
             Some(minutes) => info.with_utc_offset(minutes),
@@ -70,12 +66,7 @@ pub fn standard_offset_minutes(zone: &str) -> Option<i32> {
     let tz: chrono_tz::Tz = zone.parse().ok()?;
     let offset_at = |month| {
         let instant = Utc.with_ymd_and_hms(2026, month, 15, 12, 0, 0).single()?;
-        Some(
-            tz.offset_from_utc_datetime(&instant.naive_utc())
-                .fix()
-                .local_minus_utc()
-                / 60,
-        )
+        Some(tz.offset_from_utc_datetime(&instant.naive_utc()).fix().local_minus_utc() / 60)
     };
     Some(offset_at(1)?.min(offset_at(7)?))
 }
@@ -95,10 +86,7 @@ pub struct AirportDirectory {
 impl AirportDirectory {
     /// Later entries win when a code appears twice.
     pub fn new(entries: Vec<AirportInfo>) -> Self {
-        let by_code = entries
-            .into_iter()
-            .map(|a| (a.iata.clone(), a))
-            .collect::<HashMap<_, _>>();
+        let by_code = entries.into_iter().map(|a| (a.iata.clone(), a)).collect::<HashMap<_, _>>();
         Self { by_code }
     }
 
@@ -191,10 +179,7 @@ mod tests {
         assert_eq!(cdg.city, "Paris");
         assert_eq!(cdg.utc_offset_minutes, 60);
         assert!(dir.get("JFK").is_some_and(|a| a.utc_offset_minutes == -300));
-        assert!(
-            dir.iter_codes()
-                .all(|c| !dir.city_name(c).unwrap_or("").is_empty())
-        );
+        assert!(dir.iter_codes().all(|c| !dir.city_name(c).unwrap_or("").is_empty()));
     }
 
     #[test]

@@ -107,18 +107,11 @@ impl Stay {
     }
 
     pub fn nights(&self) -> Vec<NaiveDate> {
-        self.spec
-            .check_in
-            .iter_days()
-            .take(self.spec.nights as usize)
-            .collect()
+        self.spec.check_in.iter_days().take(self.spec.nights as usize).collect()
     }
 
     pub fn check_out(&self) -> NaiveDate {
-        self.spec
-            .check_in
-            .checked_add_days(Days::new(u64::from(self.spec.nights)))
-            .unwrap_or(NaiveDate::MAX)
+        self.spec.check_in.checked_add_days(Days::new(u64::from(self.spec.nights))).unwrap_or(NaiveDate::MAX)
     }
 
     /// Rooms this stay takes on each night.
@@ -163,9 +156,7 @@ impl Catalog {
 
     /// A known airport, or `unknown_airport`.
     pub fn airport(&self, code: &str) -> Result<&AirportInfo, BookingError> {
-        self.airports
-            .get(code)
-            .ok_or_else(|| BookingError::UnknownAirport(code.to_string()))
+        self.airports.get(code).ok_or_else(|| BookingError::UnknownAirport(code.to_string()))
     }
 
     /// Rebuilds and prices an itinerary; `invalid_offer` when it names
@@ -173,25 +164,17 @@ impl Catalog {
     /// connect.
     pub fn itinerary(&self, spec: FlightSpec) -> Result<Itinerary, BookingError> {
         let invalid = |m: &str| BookingError::InvalidOffer(m.to_string());
-        let origin = self
-            .airports
-            .get(&spec.origin)
-            .ok_or_else(|| invalid("offer names an unknown airport"))?;
-        let destination = self
-            .airports
-            .get(&spec.destination)
-            .ok_or_else(|| invalid("offer names an unknown airport"))?;
+        let origin = self.airports.get(&spec.origin).ok_or_else(|| invalid("offer names an unknown airport"))?;
+        let destination =
+            self.airports.get(&spec.destination).ok_or_else(|| invalid("offer names an unknown airport"))?;
         let outbound = find_flight(origin, destination, &spec.outbound_flight)
             .ok_or_else(|| invalid("offer names a flight that does not fly this route"))?;
         let inbound = match &spec.inbound {
             Some(leg) => {
-                let flight = find_flight(destination, origin, &leg.flight).ok_or_else(|| {
-                    invalid("offer names a return flight that does not fly this route")
-                })?;
+                let flight = find_flight(destination, origin, &leg.flight)
+                    .ok_or_else(|| invalid("offer names a return flight that does not fly this route"))?;
                 if !connects(&outbound, spec.depart_date, &flight, leg.date) {
-                    return Err(invalid(
-                        "the return flight leaves before the outbound flight lands",
-                    ));
+                    return Err(invalid("the return flight leaves before the outbound flight lands"));
                 }
                 Some(flight)
             }
@@ -239,10 +222,7 @@ impl Catalog {
                             continue;
                         }
                         let spec = FlightSpec {
-                            inbound: Some(InboundSpec {
-                                date: return_date,
-                                flight: back.flight_no.clone(),
-                            }),
+                            inbound: Some(InboundSpec { date: return_date, flight: back.flight_no.clone() }),
                             ..spec.clone()
                         };
                         out.push(self.price(spec, flight.clone(), Some(back.clone())));
@@ -270,12 +250,7 @@ impl Catalog {
             .collect())
     }
 
-    fn price(
-        &self,
-        spec: FlightSpec,
-        outbound: ScheduledFlight,
-        inbound: Option<ScheduledFlight>,
-    ) -> Itinerary {
+    fn price(&self, spec: FlightSpec, outbound: ScheduledFlight, inbound: Option<ScheduledFlight>) -> Itinerary {
         let fare = |flight: &ScheduledFlight, date: NaiveDate| {
             flight_fare_minor(
                 &flight.origin,
@@ -290,27 +265,14 @@ impl Catalog {
         if let (Some(flight), Some(leg)) = (&inbound, &spec.inbound) {
             per_person += fare(flight, leg.date);
         }
-        Itinerary {
-            spec,
-            outbound,
-            inbound,
-            price_per_person_minor: per_person,
-        }
+        Itinerary { spec, outbound, inbound, price_per_person_minor: per_person }
     }
 }
 
 fn make_stay(spec: HotelSpec, hotel: Hotel) -> Stay {
-    let nightly = nightly_rate_minor(
-        &hotel.hotel_id,
-        hotel.base_nightly_minor,
-        &spec.check_in.format("%Y-%m-%d").to_string(),
-    );
-    Stay {
-        rooms: rooms_needed(spec.guests),
-        nightly_minor: nightly,
-        spec,
-        hotel,
-    }
+    let nightly =
+        nightly_rate_minor(&hotel.hotel_id, hotel.base_nightly_minor, &spec.check_in.format("%Y-%m-%d").to_string());
+    Stay { rooms: rooms_needed(spec.guests), nightly_minor: nightly, spec, hotel }
 }
 
 /// Whether the return flight leaves at least the turnaround time after the
@@ -383,12 +345,7 @@ mod tests {
         let its = c.itineraries(&query(Some("2026-06-19"))).unwrap();
         assert_eq!(its.len(), 16, "every pair connects a week later");
         for it in &its {
-            let out = c
-                .itinerary(FlightSpec {
-                    inbound: None,
-                    ..it.spec.clone()
-                })
-                .unwrap();
+            let out = c.itinerary(FlightSpec { inbound: None, ..it.spec.clone() }).unwrap();
             assert!(it.price_per_person_minor > out.price_per_person_minor);
             assert_eq!(it.needs().len(), 2);
         }
@@ -410,33 +367,17 @@ mod tests {
         let c = catalog();
         let mut spec = c.itineraries(&query(None)).unwrap()[0].spec.clone();
         spec.outbound_flight = "VX1".into();
-        assert!(matches!(
-            c.itinerary(spec.clone()),
-            Err(BookingError::InvalidOffer(_))
-        ));
+        assert!(matches!(c.itinerary(spec.clone()), Err(BookingError::InvalidOffer(_))));
         spec.origin = "XXX".into();
-        assert!(matches!(
-            c.itinerary(spec),
-            Err(BookingError::InvalidOffer(_))
-        ));
-        let hotel = HotelSpec {
-            hotel_id: "MAD-1".into(),
-            check_in: d("2026-06-12"),
-            nights: 2,
-            guests: 2,
-        };
+        assert!(matches!(c.itinerary(spec), Err(BookingError::InvalidOffer(_))));
+        let hotel = HotelSpec { hotel_id: "MAD-1".into(), check_in: d("2026-06-12"), nights: 2, guests: 2 };
         assert!(matches!(c.stay(hotel), Err(BookingError::InvalidOffer(_))));
     }
 
     #[test]
     fn stays_price_rooms_and_nights() {
         let c = catalog();
-        let q = HotelQuery {
-            city: "CDG".into(),
-            check_in: d("2026-06-12"),
-            nights: 3,
-            guests: 3,
-        };
+        let q = HotelQuery { city: "CDG".into(), check_in: d("2026-06-12"), nights: 3, guests: 3 };
         let stays = c.stays(&q).unwrap();
         assert!((4..=6).contains(&stays.len()));
         for s in &stays {
@@ -448,12 +389,6 @@ mod tests {
             assert!(offer.hotel_name.contains("Paris"));
             assert_eq!(offer.city_name, "Paris");
         }
-        assert!(matches!(
-            c.stays(&HotelQuery {
-                city: "MAD".into(),
-                ..q
-            }),
-            Err(BookingError::UnknownAirport(_))
-        ));
+        assert!(matches!(c.stays(&HotelQuery { city: "MAD".into(), ..q }), Err(BookingError::UnknownAirport(_))));
     }
 }

@@ -36,11 +36,7 @@ impl BookingConfig {
 
 impl Default for BookingConfig {
     fn default() -> Self {
-        Self {
-            hold_ttl: Duration::from_secs(10 * 60),
-            max_connections: 10,
-            clock: Arc::new(SystemClock),
-        }
+        Self { hold_ttl: Duration::from_secs(10 * 60), max_connections: 10, clock: Arc::new(SystemClock) }
     }
 }
 

@@ -40,6 +40,10 @@ pub enum BookingError {
     Busy,
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The service was set up wrong (an unusable database URL, a hold TTL
+    /// out of range): an operator's problem, reported at startup.
+    #[error("configuration error: {0}")]
+    Config(String),
     /// Stored data that should be impossible (unparseable JSON, an unknown
     /// status): a bug or manual tampering, never the client's fault.
     #[error("corrupt stored data: {0}")]
@@ -59,7 +63,7 @@ impl BookingError {
             BookingError::InvalidState(_) => "invalid_state",
             BookingError::HoldExpired(_) => "hold_expired",
             BookingError::Busy => "busy",
-            BookingError::Database(_) | BookingError::Corrupt(_) => "internal",
+            BookingError::Database(_) | BookingError::Corrupt(_) | BookingError::Config(_) => "internal",
         }
     }
 
@@ -67,16 +71,16 @@ impl BookingError {
     /// state of the world, 5xx for ours.
     pub fn status(&self) -> StatusCode {
         match self {
-            BookingError::InvalidRequest(_)
-            | BookingError::InvalidOffer(_)
-            | BookingError::UnknownAirport(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            BookingError::InvalidRequest(_) | BookingError::InvalidOffer(_) | BookingError::UnknownAirport(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             BookingError::NotFound(_) => StatusCode::NOT_FOUND,
-            BookingError::SoldOut(_)
-            | BookingError::IdempotencyConflict
-            | BookingError::InvalidState(_) => StatusCode::CONFLICT,
+            BookingError::SoldOut(_) | BookingError::IdempotencyConflict | BookingError::InvalidState(_) => {
+                StatusCode::CONFLICT
+            }
             BookingError::HoldExpired(_) => StatusCode::GONE,
             BookingError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            BookingError::Database(_) | BookingError::Corrupt(_) => {
+            BookingError::Database(_) | BookingError::Corrupt(_) | BookingError::Config(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -84,16 +88,12 @@ impl BookingError {
 
     /// True for failures on our side (worth logging at error level).
     pub fn is_internal(&self) -> bool {
-        matches!(self, BookingError::Database(_) | BookingError::Corrupt(_))
+        matches!(self, BookingError::Database(_) | BookingError::Corrupt(_) | BookingError::Config(_))
     }
 
     /// The body to show a client: never SQL, paths or hostnames.
     pub fn to_body(&self) -> ErrorBody {
-        let message = if self.is_internal() {
-            "internal error".to_string()
-        } else {
-            self.to_string()
-        };
+        let message = if self.is_internal() { "internal error".to_string() } else { self.to_string() };
         ErrorBody::new(self.code(), message)
     }
 }
@@ -120,14 +120,8 @@ mod tests {
     #[test]
     fn client_errors_keep_their_message() {
         let e = BookingError::SoldOut("flight VX100 is full".into());
-        assert_eq!(
-            e.to_body(),
-            ErrorBody::new("sold_out", "flight VX100 is full")
-        );
+        assert_eq!(e.to_body(), ErrorBody::new("sold_out", "flight VX100 is full"));
         assert_eq!(e.status(), StatusCode::CONFLICT);
-        assert_eq!(
-            BookingError::HoldExpired("ACDEFH".into()).status(),
-            StatusCode::GONE
-        );
+        assert_eq!(BookingError::HoldExpired("ACDEFH".into()).status(), StatusCode::GONE);
     }
 }

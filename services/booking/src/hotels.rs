@@ -92,9 +92,7 @@ pub fn hotel_city(hotel_id: &str) -> Option<&str> {
 
 /// A hotel by id, given its city's airport.
 pub fn find_hotel(airport: &AirportInfo, hotel_id: &str) -> Option<Hotel> {
-    city_hotels(airport)
-        .into_iter()
-        .find(|h| h.hotel_id == hotel_id)
+    city_hotels(airport).into_iter().find(|h| h.hotel_id == hotel_id)
 }
 
 fn star_base_minor(stars: u32) -> i64 {

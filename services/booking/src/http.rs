@@ -23,8 +23,8 @@ use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 use voxbook_proto::ErrorBody;
 use voxbook_proto::booking::{
-    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers,
-    HotelSearch, ModifyRequest,
+    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch,
+    ModifyRequest,
 };
 
 /// Requests are small JSON documents; anything bigger is a mistake or abuse.
@@ -59,10 +59,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: ErrorBody::new(code, message),
-        }
+        Self { status, body: ErrorBody::new(code, message) }
     }
 }
 
@@ -78,10 +75,7 @@ impl From<BookingError> for ApiError {
             }
             tracing::error!(error = %detail, "booking request failed");
         }
-        Self {
-            status: e.status(),
-            body: e.to_body(),
-        }
+        Self { status: e.status(), body: e.to_body() }
     }
 }
 
@@ -112,11 +106,7 @@ where
                     format!("request bodies are limited to {BODY_LIMIT_BYTES} bytes"),
                 )
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    "could not read the request body",
-                )
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "could not read the request body")
             }
         })?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
@@ -127,11 +117,7 @@ where
                     format!("request does not match the expected shape: {e}"),
                 )
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    format!("request body is not valid JSON: {e}"),
-                )
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("request body is not valid JSON: {e}"))
             }
         })
     }
@@ -151,17 +137,11 @@ async fn search_hotels(
     Ok(Json(service.search_hotels(&req).await?))
 }
 
-async fn hold(
-    State(service): State<Shared>,
-    JsonBody(req): JsonBody<HoldRequest>,
-) -> Result<Json<Booking>, ApiError> {
+async fn hold(State(service): State<Shared>, JsonBody(req): JsonBody<HoldRequest>) -> Result<Json<Booking>, ApiError> {
     Ok(Json(service.hold(&req).await?))
 }
 
-async fn book(
-    State(service): State<Shared>,
-    JsonBody(req): JsonBody<BookRequest>,
-) -> Result<Json<Booking>, ApiError> {
+async fn book(State(service): State<Shared>, JsonBody(req): JsonBody<BookRequest>) -> Result<Json<Booking>, ApiError> {
     Ok(Json(service.book(&req).await?))
 }
 
@@ -193,11 +173,7 @@ async fn healthz(State(service): State<Shared>) -> Result<Json<serde_json::Value
         Ok(()) => Ok(Json(serde_json::json!({ "status": "ok" }))),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database does not answer",
-            ))
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer"))
         }
     }
 }
@@ -207,9 +183,5 @@ async fn no_route() -> ApiError {
 }
 
 async fn wrong_method() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not take that method",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
 }

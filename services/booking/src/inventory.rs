@@ -44,10 +44,7 @@ impl InventoryKey {
         match self {
             InventoryKey::Flight(key) => format!("flight {key}"),
             InventoryKey::HotelNight { hotel_id, night } => {
-                format!(
-                    "hotel {hotel_id} on the night of {}",
-                    night.format("%Y-%m-%d")
-                )
+                format!("hotel {hotel_id} on the night of {}", night.format("%Y-%m-%d"))
             }
         }
     }
@@ -65,25 +62,13 @@ pub struct Need {
 /// Seats a flight offer takes: one per passenger on each flight.
 pub fn flight_needs(s: &FlightSpec) -> Vec<Need> {
     let mut needs = vec![Need {
-        key: InventoryKey::flight(
-            &s.origin,
-            &s.destination,
-            s.depart_date,
-            &s.outbound_flight,
-            s.cabin,
-        ),
+        key: InventoryKey::flight(&s.origin, &s.destination, s.depart_date, &s.outbound_flight, s.cabin),
         quantity: s.passengers,
         capacity: cabin_capacity(s.cabin),
     }];
     if let Some(inbound) = &s.inbound {
         needs.push(Need {
-            key: InventoryKey::flight(
-                &s.destination,
-                &s.origin,
-                inbound.date,
-                &inbound.flight,
-                s.cabin,
-            ),
+            key: InventoryKey::flight(&s.destination, &s.origin, inbound.date, &inbound.flight, s.cabin),
             quantity: s.passengers,
             capacity: cabin_capacity(s.cabin),
         });
@@ -98,10 +83,7 @@ pub fn hotel_needs(s: &HotelSpec, rooms_per_night: u32) -> Vec<Need> {
         .iter_days()
         .take(s.nights as usize)
         .map(|night| Need {
-            key: InventoryKey::HotelNight {
-                hotel_id: s.hotel_id.clone(),
-                night,
-            },
+            key: InventoryKey::HotelNight { hotel_id: s.hotel_id.clone(), night },
             quantity: rooms_needed(s.guests),
             capacity: rooms_per_night,
         })
@@ -126,9 +108,7 @@ pub fn deltas(release: &[Need], take: &[Need]) -> Vec<(Need, i64)> {
     let mut by_key: BTreeMap<InventoryKey, (Need, i64)> = BTreeMap::new();
     for (needs, sign) in [(release, 1i64), (take, -1i64)] {
         for need in needs {
-            let entry = by_key
-                .entry(need.key.clone())
-                .or_insert_with(|| (need.clone(), 0));
+            let entry = by_key.entry(need.key.clone()).or_insert_with(|| (need.clone(), 0));
             if sign < 0 {
                 entry.0.capacity = need.capacity;
             }
@@ -158,10 +138,7 @@ mod tests {
     #[test]
     fn flight_keys_are_readable() {
         let k = InventoryKey::flight("LHR", "CDG", day(12), "VX100", Cabin::First);
-        assert_eq!(
-            k,
-            InventoryKey::Flight("LHRCDG-2026-06-12-VX100-first".into())
-        );
+        assert_eq!(k, InventoryKey::Flight("LHRCDG-2026-06-12-VX100-first".into()));
     }
 
     #[test]
@@ -182,10 +159,7 @@ mod tests {
 
     #[test]
     fn flights_sort_before_hotels() {
-        let hotel = InventoryKey::HotelNight {
-            hotel_id: "AAA-1".into(),
-            night: day(1),
-        };
+        let hotel = InventoryKey::HotelNight { hotel_id: "AAA-1".into(), night: day(1) };
         assert!(seat(30, 1).key < hotel);
     }
 }

@@ -20,11 +20,7 @@ use voxbook_booking::{AirportDirectory, BookingConfig, BookingService, router};
 use voxbook_proto::airports::Airports;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "voxbook-booking",
-    version,
-    about = "The voxbook reference booking service"
-)]
+#[command(name = "voxbook-booking", version, about = "The voxbook reference booking service")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,9 +109,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     });
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %args.listen, "listening");
     axum::serve(listener, router(Arc::clone(&service)))
         .with_graceful_shutdown(shutdown_signal())
@@ -132,9 +127,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -181,11 +174,7 @@ fn redact(url: &str) -> String {
     };
     let user = credentials.split(':').next().unwrap_or("");
     let slash = if rest.contains('/') { "/" } else { "" };
-    if credentials.contains(':') {
-        format!("{scheme}://{user}:***@{host}{slash}{tail}")
-    } else {
-        url.to_string()
-    }
+    if credentials.contains(':') { format!("{scheme}://{user}:***@{host}{slash}{tail}") } else { url.to_string() }
 }
 
 #[cfg(test)]
@@ -194,14 +183,8 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/voxbook"),
-            "postgres://app:***@db:5432/voxbook"
-        );
-        assert_eq!(
-            redact("postgres://app@db/voxbook"),
-            "postgres://app@db/voxbook"
-        );
+        assert_eq!(redact("postgres://app:s3cret@db:5432/voxbook"), "postgres://app:***@db:5432/voxbook");
+        assert_eq!(redact("postgres://app@db/voxbook"), "postgres://app@db/voxbook");
         assert_eq!(redact("sqlite://voxbook.db"), "sqlite://voxbook.db");
         assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
     }

@@ -116,14 +116,7 @@ impl fmt::Display for FlightSpec {
 
 impl fmt::Display for HotelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "H1.{}.{}.{}.{}",
-            self.hotel_id,
-            self.check_in.format("%Y-%m-%d"),
-            self.nights,
-            self.guests
-        )
+        write!(f, "H1.{}.{}.{}.{}", self.hotel_id, self.check_in.format("%Y-%m-%d"), self.nights, self.guests)
     }
 }
 
@@ -137,9 +130,7 @@ pub fn cabin_letter(cabin: Cabin) -> char {
 }
 
 fn cabin_from_letter(s: &str) -> Option<Cabin> {
-    Cabin::ALL
-        .into_iter()
-        .find(|c| s.len() == 1 && s.starts_with(cabin_letter(*c)))
+    Cabin::ALL.into_iter().find(|c| s.len() == 1 && s.starts_with(cabin_letter(*c)))
 }
 
 fn parse_flight(f: &[&str]) -> Result<FlightSpec, OfferIdError> {
@@ -151,14 +142,7 @@ fn parse_flight(f: &[&str]) -> Result<FlightSpec, OfferIdError> {
     if origin == destination {
         return Err(OfferIdError("origin and destination are the same"));
     }
-    let inbound = if f.len() == 8 {
-        Some(InboundSpec {
-            date: date(f[6])?,
-            flight: flight_no(f[7])?,
-        })
-    } else {
-        None
-    };
+    let inbound = if f.len() == 8 { Some(InboundSpec { date: date(f[6])?, flight: flight_no(f[7])? }) } else { None };
     let spec = FlightSpec {
         origin,
         destination,
@@ -209,14 +193,8 @@ fn date(s: &str) -> Result<NaiveDate, OfferIdError> {
 
 fn flight_no(s: &str) -> Result<String, OfferIdError> {
     let digits = s.strip_prefix(crate::schedule::CARRIER).unwrap_or("");
-    let ok = (1..=4).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(OfferIdError("bad flight number"))
-    }
+    let ok = (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    if ok { Ok(s.to_string()) } else { Err(OfferIdError("bad flight number")) }
 }
 
 /// A decimal in `1..=max` without sign or leading zeros.
@@ -244,20 +222,13 @@ mod tests {
             outbound_flight: "VX2345".into(),
             cabin: Cabin::Business,
             passengers: 2,
-            inbound: Some(InboundSpec {
-                date: d("2026-06-19"),
-                flight: "VX7788".into(),
-            }),
+            inbound: Some(InboundSpec { date: d("2026-06-19"), flight: "VX7788".into() }),
         };
         let id = OfferSpec::Flight(spec.clone()).encode();
         assert_eq!(id, "F1.LHR.CDG.2026-06-12.VX2345.J.2.2026-06-19.VX7788");
         assert_eq!(OfferSpec::parse(&id), Ok(OfferSpec::Flight(spec.clone())));
 
-        let one_way = FlightSpec {
-            inbound: None,
-            cabin: Cabin::PremiumEconomy,
-            ..spec
-        };
+        let one_way = FlightSpec { inbound: None, cabin: Cabin::PremiumEconomy, ..spec };
         let id = OfferSpec::Flight(one_way.clone()).encode();
         assert_eq!(id, "F1.LHR.CDG.2026-06-12.VX2345.W.2");
         assert_eq!(OfferSpec::parse(&id), Ok(OfferSpec::Flight(one_way)));
@@ -265,12 +236,7 @@ mod tests {
 
     #[test]
     fn hotel_round_trip() {
-        let spec = HotelSpec {
-            hotel_id: "CDG-3".into(),
-            check_in: d("2026-06-12"),
-            nights: 3,
-            guests: 2,
-        };
+        let spec = HotelSpec { hotel_id: "CDG-3".into(), check_in: d("2026-06-12"), nights: 3, guests: 2 };
         let id = OfferSpec::Hotel(spec.clone()).encode();
         assert_eq!(id, "H1.CDG-3.2026-06-12.3.2");
         assert_eq!(OfferSpec::parse(&id), Ok(OfferSpec::Hotel(spec)));

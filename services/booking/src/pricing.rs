@@ -53,8 +53,7 @@ pub fn flight_fare_minor(
     distance_km: f64,
 ) -> i64 {
     let variation = stable_range(&["fare", origin, destination, flight_no, date], 85, 135) as i64;
-    let cents =
-        base_economy_fare_minor(distance_km) * variation * cabin_multiplier_percent(cabin) / 10_000;
+    let cents = base_economy_fare_minor(distance_km) * variation * cabin_multiplier_percent(cabin) / 10_000;
     round_to_euro(cents)
 }
 
@@ -71,10 +70,7 @@ pub fn round_to_euro(cents: i64) -> i64 {
 }
 
 pub fn money(amount_minor: i64) -> Money {
-    Money {
-        amount_minor,
-        currency: CURRENCY.to_string(),
-    }
+    Money { amount_minor, currency: CURRENCY.to_string() }
 }
 
 #[cfg(test)]

@@ -127,14 +127,8 @@ pub fn route_schedule(origin: &AirportInfo, destination: &AirportInfo) -> Vec<Sc
 }
 
 /// One flight of the route by number.
-pub fn find_flight(
-    origin: &AirportInfo,
-    destination: &AirportInfo,
-    flight_no: &str,
-) -> Option<ScheduledFlight> {
-    route_schedule(origin, destination)
-        .into_iter()
-        .find(|f| f.flight_no == flight_no)
+pub fn find_flight(origin: &AirportInfo, destination: &AirportInfo, flight_no: &str) -> Option<ScheduledFlight> {
+    route_schedule(origin, destination).into_iter().find(|f| f.flight_no == flight_no)
 }
 
 fn round_up_to_5(minutes: u32) -> u32 {
@@ -167,14 +161,8 @@ mod tests {
 
     #[test]
     fn schedule_is_deterministic() {
-        assert_eq!(
-            route_schedule(&lhr(), &cdg()),
-            route_schedule(&lhr(), &cdg())
-        );
-        assert_ne!(
-            route_schedule(&lhr(), &cdg()),
-            route_schedule(&cdg(), &lhr())
-        );
+        assert_eq!(route_schedule(&lhr(), &cdg()), route_schedule(&lhr(), &cdg()));
+        assert_ne!(route_schedule(&lhr(), &cdg()), route_schedule(&cdg(), &lhr()));
         assert!(route_schedule(&lhr(), &lhr()).is_empty());
     }
 
@@ -192,12 +180,7 @@ mod tests {
 
     #[test]
     fn flights_are_sorted_distinct_and_in_the_day() {
-        for (a, b) in [
-            (lhr(), cdg()),
-            (lhr(), jfk()),
-            (nrt(), lax()),
-            (jfk(), nrt()),
-        ] {
+        for (a, b) in [(lhr(), cdg()), (lhr(), jfk()), (nrt(), lax()), (jfk(), nrt())] {
             let flights = route_schedule(&a, &b);
             let mut numbers: Vec<_> = flights.iter().map(|f| f.flight_no.clone()).collect();
             numbers.dedup();

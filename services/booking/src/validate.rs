@@ -13,24 +13,16 @@ pub const HORIZON_DAYS: u64 = 365;
 pub const MAX_KEY_LEN: usize = 200;
 
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, BookingError> {
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
-        BookingError::InvalidRequest(format!(
-            "{field} must be a date like 2026-06-12, got {value:?}"
-        ))
-    })
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| BookingError::InvalidRequest(format!("{field} must be a date like 2026-06-12, got {value:?}")))
 }
 
 /// `date` is today or later, and within the sales horizon.
 pub fn bookable_date(field: &str, date: NaiveDate, today: NaiveDate) -> Result<(), BookingError> {
     if date < today {
-        return Err(BookingError::InvalidRequest(format!(
-            "{field} {} is in the past",
-            date.format("%Y-%m-%d")
-        )));
+        return Err(BookingError::InvalidRequest(format!("{field} {} is in the past", date.format("%Y-%m-%d"))));
     }
-    let horizon = today
-        .checked_add_days(Days::new(HORIZON_DAYS))
-        .unwrap_or(NaiveDate::MAX);
+    let horizon = today.checked_add_days(Days::new(HORIZON_DAYS)).unwrap_or(NaiveDate::MAX);
     if date > horizon {
         return Err(BookingError::InvalidRequest(format!(
             "{field} {} is more than {HORIZON_DAYS} days ahead",
@@ -45,9 +37,7 @@ pub fn count_in_range(field: &str, value: u32, max: u32) -> Result<(), BookingEr
     if (1..=max).contains(&value) {
         Ok(())
     } else {
-        Err(BookingError::InvalidRequest(format!(
-            "{field} must be between 1 and {max}, got {value}"
-        )))
+        Err(BookingError::InvalidRequest(format!("{field} must be between 1 and {max}, got {value}")))
     }
 }
 
@@ -58,14 +48,10 @@ pub fn airport_code(value: &str) -> String {
 
 pub fn idempotency_key(key: &str) -> Result<(), BookingError> {
     if key.trim().is_empty() {
-        return Err(BookingError::InvalidRequest(
-            "idempotency_key must not be empty".into(),
-        ));
+        return Err(BookingError::InvalidRequest("idempotency_key must not be empty".into()));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(BookingError::InvalidRequest(format!(
-            "idempotency_key must be at most {MAX_KEY_LEN} bytes"
-        )));
+        return Err(BookingError::InvalidRequest(format!("idempotency_key must be at most {MAX_KEY_LEN} bytes")));
     }
     Ok(())
 }
@@ -80,10 +66,7 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(
-            parse_date("depart_date", "2026-06-12").unwrap(),
-            d("2026-06-12")
-        );
+        assert_eq!(parse_date("depart_date", "2026-06-12").unwrap(), d("2026-06-12"));
         assert!(parse_date("depart_date", "12/06/2026").is_err());
         assert!(parse_date("depart_date", "2026-02-30").is_err());
         let today = d("2026-06-01");

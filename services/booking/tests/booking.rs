@@ -8,8 +8,8 @@ use common::{Backend, Harness, date, flight_of};
 use voxbook_booking::BookingError;
 use voxbook_booking::pricing::cabin_capacity;
 use voxbook_proto::booking::{
-    BookRequest, BookedItem, Booking, BookingStatus, Cabin, CancelRequest, FlightOffer,
-    FlightSearch, HoldRequest, HotelSearch, ModifyRequest,
+    BookRequest, BookedItem, Booking, BookingStatus, Cabin, CancelRequest, FlightOffer, FlightSearch, HoldRequest,
+    HotelSearch, ModifyRequest,
 };
 
 macro_rules! on_both_backends {
@@ -51,6 +51,7 @@ on_both_backends!(
     cancel_releases_inventory_once,
     concurrent_cancels_release_once,
     hold_expires_with_the_clock,
+    lapsed_holds_do_not_block_sales,
     invalid_offers_are_rejected,
     unknown_references_are_not_found,
 );
@@ -74,28 +75,15 @@ fn flight_search(
 }
 
 fn book_offer(offer_id: &str, key: &str) -> BookRequest {
-    BookRequest {
-        offer_id: Some(offer_id.into()),
-        hold_ref: None,
-        idempotency_key: key.into(),
-    }
+    BookRequest { offer_id: Some(offer_id.into()), hold_ref: None, idempotency_key: key.into() }
 }
 
 fn cancel_req(key: &str) -> CancelRequest {
-    CancelRequest {
-        idempotency_key: key.into(),
-    }
+    CancelRequest { idempotency_key: key.into() }
 }
 
 async fn first_offer(h: &Harness, search: &FlightSearch) -> FlightOffer {
-    h.service
-        .search_flights(search)
-        .await
-        .unwrap()
-        .offers
-        .into_iter()
-        .next()
-        .expect("at least one offer")
+    h.service.search_flights(search).await.unwrap().offers.into_iter().next().expect("at least one offer")
 }
 
 mod cases {
@@ -124,95 +112,46 @@ mod cases {
 
         // A return trip pairs legs; the same flight numbers fly every day.
         let r = s
-            .search_flights(&flight_search(
-                "LHR",
-                "JFK",
-                "2026-06-12",
-                Some("2026-06-19"),
-                1,
-                Cabin::Business,
-            ))
+            .search_flights(&flight_search("LHR", "JFK", "2026-06-12", Some("2026-06-19"), 1, Cabin::Business))
             .await
             .unwrap();
         assert_eq!(r.offers.len(), 5);
         for o in &r.offers {
             let inbound = o.inbound.as_ref().expect("return leg");
-            assert_eq!(
-                (inbound.origin.as_str(), inbound.date.as_str()),
-                ("JFK", "2026-06-19")
-            );
+            assert_eq!((inbound.origin.as_str(), inbound.date.as_str()), ("JFK", "2026-06-19"));
         }
-        let later = first_offer(
-            h,
-            &flight_search("LHR", "JFK", "2026-06-13", None, 1, Cabin::Business),
-        )
-        .await;
+        let later = first_offer(h, &flight_search("LHR", "JFK", "2026-06-13", None, 1, Cabin::Business)).await;
         let numbers = |offers: &[FlightOffer]| {
-            let mut n: Vec<String> = offers
-                .iter()
-                .map(|o| o.outbound.flight_no.clone())
-                .collect();
+            let mut n: Vec<String> = offers.iter().map(|o| o.outbound.flight_no.clone()).collect();
             n.sort();
             n.dedup();
             n
         };
-        let one_way = s
-            .search_flights(&flight_search(
-                "LHR",
-                "JFK",
-                "2026-06-12",
-                None,
-                1,
-                Cabin::Business,
-            ))
-            .await
-            .unwrap();
+        let one_way =
+            s.search_flights(&flight_search("LHR", "JFK", "2026-06-12", None, 1, Cabin::Business)).await.unwrap();
         assert!(numbers(&one_way.offers).contains(&later.outbound.flight_no));
 
         let err = |q: FlightSearch| async move { s.search_flights(&q).await.unwrap_err() };
         assert!(matches!(
-            err(flight_search(
-                "LHR",
-                "XXX",
-                "2026-06-12",
-                None,
-                1,
-                Cabin::Economy
-            ))
-            .await,
+            err(flight_search("LHR", "XXX", "2026-06-12", None, 1, Cabin::Economy)).await,
             BookingError::UnknownAirport(_)
         ));
         for bad in [
             flight_search("LHR", "LHR", "2026-06-12", None, 1, Cabin::Economy),
             flight_search("LHR", "CDG", "2026-05-31", None, 1, Cabin::Economy),
             flight_search("LHR", "CDG", "12/06/2026", None, 1, Cabin::Economy),
-            flight_search(
-                "LHR",
-                "CDG",
-                "2026-06-12",
-                Some("2026-06-11"),
-                1,
-                Cabin::Economy,
-            ),
+            flight_search("LHR", "CDG", "2026-06-12", Some("2026-06-11"), 1, Cabin::Economy),
             flight_search("LHR", "CDG", "2026-06-12", None, 0, Cabin::Economy),
             flight_search("LHR", "CDG", "2026-06-12", None, 10, Cabin::Economy),
             flight_search("LHR", "CDG", "2028-06-12", None, 1, Cabin::Economy),
         ] {
-            assert!(
-                matches!(err(bad.clone()).await, BookingError::InvalidRequest(_)),
-                "{bad:?}"
-            );
+            assert!(matches!(err(bad.clone()).await, BookingError::InvalidRequest(_)), "{bad:?}");
         }
     }
 
     pub async fn hotel_search_is_deterministic_and_validated(h: &Harness) {
         let s = &h.service;
-        let q = HotelSearch {
-            city: "CDG".into(),
-            check_in: "2026-06-12".into(),
-            nights: 3,
-            guests: 3,
-        };
+        let q = HotelSearch { city: "CDG".into(), check_in: "2026-06-12".into(), nights: 3, guests: 3 };
         let a = s.search_hotels(&q).await.unwrap();
         assert_eq!(a, s.search_hotels(&q).await.unwrap());
         assert!((4..=5).contains(&a.offers.len()));
@@ -226,71 +165,30 @@ mod cases {
             assert_eq!(o.total.amount_minor, o.price_per_night.amount_minor * 3 * 2);
         }
         for bad in [
-            HotelSearch {
-                guests: 9,
-                ..q.clone()
-            },
-            HotelSearch {
-                guests: 0,
-                ..q.clone()
-            },
-            HotelSearch {
-                nights: 31,
-                ..q.clone()
-            },
-            HotelSearch {
-                nights: 0,
-                ..q.clone()
-            },
-            HotelSearch {
-                check_in: "2026-05-01".into(),
-                ..q.clone()
-            },
+            HotelSearch { guests: 9, ..q.clone() },
+            HotelSearch { guests: 0, ..q.clone() },
+            HotelSearch { nights: 31, ..q.clone() },
+            HotelSearch { nights: 0, ..q.clone() },
+            HotelSearch { check_in: "2026-05-01".into(), ..q.clone() },
         ] {
-            assert!(matches!(
-                s.search_hotels(&bad).await.unwrap_err(),
-                BookingError::InvalidRequest(_)
-            ));
+            assert!(matches!(s.search_hotels(&bad).await.unwrap_err(), BookingError::InvalidRequest(_)));
         }
         assert!(matches!(
-            s.search_hotels(&HotelSearch {
-                city: "ZZZ".into(),
-                ..q
-            })
-            .await
-            .unwrap_err(),
+            s.search_hotels(&HotelSearch { city: "ZZZ".into(), ..q }).await.unwrap_err(),
             BookingError::UnknownAirport(_)
         ));
     }
 
     pub async fn hold_then_confirm(h: &Harness) {
         let s = &h.service;
-        let offer = first_offer(
-            h,
-            &flight_search(
-                "LHR",
-                "CDG",
-                "2026-06-12",
-                Some("2026-06-15"),
-                2,
-                Cabin::Economy,
-            ),
-        )
-        .await;
-        let held = s
-            .hold(&HoldRequest {
-                offer_id: offer.offer_id.clone(),
-                idempotency_key: "hold-1".into(),
-            })
-            .await
-            .unwrap();
+        let offer =
+            first_offer(h, &flight_search("LHR", "CDG", "2026-06-12", Some("2026-06-15"), 2, Cabin::Economy)).await;
+        let held =
+            s.hold(&HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "hold-1".into() }).await.unwrap();
         assert_eq!(held.status, BookingStatus::Held);
         assert_eq!(held.version, 1);
         assert_eq!(held.booking_ref.len(), 6);
-        assert_eq!(
-            held.hold_expires_at.as_deref(),
-            Some("2026-06-01T09:10:00.000Z")
-        );
+        assert_eq!(held.hold_expires_at.as_deref(), Some("2026-06-01T09:10:00.000Z"));
         let inbound = offer.inbound.clone().unwrap();
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 148);
         assert_eq!(h.seats_left(&offer, &inbound).await, 148);
@@ -314,20 +212,12 @@ mod cases {
         h.clock.advance(Duration::hours(1));
         assert_eq!(s.get(&held.booking_ref).await.unwrap(), booked);
         // Confirming again under a new key is harmless.
-        let again = BookRequest {
-            idempotency_key: "confirm-2".into(),
-            ..confirm.clone()
-        };
+        let again = BookRequest { idempotency_key: "confirm-2".into(), ..confirm.clone() };
         assert_eq!(s.book(&again).await.unwrap(), booked);
         assert_eq!(h.seats_left(&offer, &inbound).await, 148);
         // The hold's own key still answers the booking as it is now.
-        let replay = s
-            .hold(&HoldRequest {
-                offer_id: offer.offer_id.clone(),
-                idempotency_key: "hold-1".into(),
-            })
-            .await
-            .unwrap();
+        let replay =
+            s.hold(&HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "hold-1".into() }).await.unwrap();
         assert_eq!(replay, booked);
     }
 
@@ -335,10 +225,7 @@ mod cases {
         let s = &h.service;
         let q = flight_search("LHR", "MAD", "2026-06-20", None, 3, Cabin::PremiumEconomy);
         let offer = first_offer(h, &q).await;
-        let booking = s
-            .book(&book_offer(&offer.offer_id, "direct-1"))
-            .await
-            .unwrap();
+        let booking = s.book(&book_offer(&offer.offer_id, "direct-1")).await.unwrap();
         assert_eq!(booking.status, BookingStatus::Confirmed);
         assert_eq!(booking.version, 1);
         assert_eq!(booking.hold_expires_at, None);
@@ -347,31 +234,16 @@ mod cases {
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 24 - 3);
         // Search now shows the seats gone.
         let again = s.search_flights(&q).await.unwrap();
-        let same = again
-            .offers
-            .iter()
-            .find(|o| o.offer_id == offer.offer_id)
-            .expect("still on sale");
+        let same = again.offers.iter().find(|o| o.offer_id == offer.offer_id).expect("still on sale");
         assert_eq!(same.seats_left, 21);
         assert_eq!(s.get(&booking.booking_ref).await.unwrap(), booking);
     }
 
     pub async fn idempotent_retry_returns_the_same_booking(h: &Harness) {
         let s = &h.service;
-        let offer = first_offer(
-            h,
-            &flight_search("EDI", "LHR", "2026-06-10", None, 1, Cabin::Economy),
-        )
-        .await;
+        let offer = first_offer(h, &flight_search("EDI", "LHR", "2026-06-10", None, 1, Cabin::Economy)).await;
         let other = s
-            .search_flights(&flight_search(
-                "EDI",
-                "LHR",
-                "2026-06-11",
-                None,
-                1,
-                Cabin::Economy,
-            ))
+            .search_flights(&flight_search("EDI", "LHR", "2026-06-11", None, 1, Cabin::Economy))
             .await
             .unwrap()
             .offers
@@ -382,40 +254,19 @@ mod cases {
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 149);
 
         let conflict = |e: BookingError| matches!(e, BookingError::IdempotencyConflict);
-        assert!(conflict(
-            s.book(&book_offer(&other.offer_id, "k-1"))
-                .await
-                .unwrap_err()
-        ));
-        let hold_same_key = HoldRequest {
-            offer_id: offer.offer_id.clone(),
-            idempotency_key: "k-1".into(),
-        };
+        assert!(conflict(s.book(&book_offer(&other.offer_id, "k-1")).await.unwrap_err()));
+        let hold_same_key = HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "k-1".into() };
         assert!(conflict(s.hold(&hold_same_key).await.unwrap_err()));
-        assert!(conflict(
-            s.cancel(&first.booking_ref, &cancel_req("k-1"))
-                .await
-                .unwrap_err()
-        ));
+        assert!(conflict(s.cancel(&first.booking_ref, &cancel_req("k-1")).await.unwrap_err()));
         // A key used to cancel cannot then create a booking.
-        s.cancel(&first.booking_ref, &cancel_req("k-2"))
-            .await
-            .unwrap();
-        assert!(conflict(
-            s.book(&book_offer(&other.offer_id, "k-2"))
-                .await
-                .unwrap_err()
-        ));
+        s.cancel(&first.booking_ref, &cancel_req("k-2")).await.unwrap();
+        assert!(conflict(s.book(&book_offer(&other.offer_id, "k-2")).await.unwrap_err()));
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 150);
         assert_eq!(h.seats_left(&other, &other.outbound).await, 150);
     }
 
     pub async fn concurrent_identical_books_book_once(h: &Harness) {
-        let offer = first_offer(
-            h,
-            &flight_search("LHR", "BCN", "2026-07-01", None, 2, Cabin::Business),
-        )
-        .await;
+        let offer = first_offer(h, &flight_search("LHR", "BCN", "2026-07-01", None, 2, Cabin::Business)).await;
         let mut tasks = Vec::new();
         for _ in 0..20 {
             let service = h.service.clone();
@@ -433,11 +284,7 @@ mod cases {
     }
 
     pub async fn concurrent_different_books_never_oversell(h: &Harness) {
-        let offer = first_offer(
-            h,
-            &flight_search("CDG", "JFK", "2026-07-02", None, 1, Cabin::First),
-        )
-        .await;
+        let offer = first_offer(h, &flight_search("CDG", "JFK", "2026-07-02", None, 1, Cabin::First)).await;
         assert_eq!(offer.seats_left, 8);
         let mut tasks = Vec::new();
         for i in 0..14 {
@@ -459,18 +306,8 @@ mod cases {
         assert_eq!((booked, sold_out), (8, 6));
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 0);
         // The flight no longer appears in searches.
-        let after = h
-            .service
-            .search_flights(&flight_search(
-                "CDG",
-                "JFK",
-                "2026-07-02",
-                None,
-                1,
-                Cabin::First,
-            ))
-            .await
-            .unwrap();
+        let after =
+            h.service.search_flights(&flight_search("CDG", "JFK", "2026-07-02", None, 1, Cabin::First)).await.unwrap();
         assert!(after.offers.iter().all(|o| o.offer_id != offer.offer_id));
     }
 
@@ -478,60 +315,29 @@ mod cases {
         let s = &h.service;
         let q = flight_search("MAD", "BCN", "2026-06-25", None, 4, Cabin::First);
         let offer = first_offer(h, &q).await;
-        s.book(&book_offer(&offer.offer_id, "four-a"))
-            .await
-            .unwrap();
-        s.hold(&HoldRequest {
-            offer_id: offer.offer_id.clone(),
-            idempotency_key: "four-b".into(),
-        })
-        .await
-        .unwrap();
+        s.book(&book_offer(&offer.offer_id, "four-a")).await.unwrap();
+        s.hold(&HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "four-b".into() }).await.unwrap();
         let one = offer.offer_id.replace(".F.4", ".F.1");
         let err = s.book(&book_offer(&one, "one-more")).await.unwrap_err();
         assert!(matches!(err, BookingError::SoldOut(_)), "{err:?}");
-        let err = s
-            .hold(&HoldRequest {
-                offer_id: one.clone(),
-                idempotency_key: "one-more-hold".into(),
-            })
-            .await
-            .unwrap_err();
+        let err =
+            s.hold(&HoldRequest { offer_id: one.clone(), idempotency_key: "one-more-hold".into() }).await.unwrap_err();
         assert!(matches!(err, BookingError::SoldOut(_)), "{err:?}");
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 0);
         // A failed attempt leaves no booking behind: the key stays usable.
         let other_day = s
-            .search_flights(&flight_search(
-                "MAD",
-                "BCN",
-                "2026-06-26",
-                None,
-                1,
-                Cabin::First,
-            ))
+            .search_flights(&flight_search("MAD", "BCN", "2026-06-26", None, 1, Cabin::First))
             .await
             .unwrap()
             .offers
             .remove(0);
-        s.book(&book_offer(&other_day.offer_id, "one-more"))
-            .await
-            .unwrap();
+        s.book(&book_offer(&other_day.offer_id, "one-more")).await.unwrap();
     }
 
     pub async fn modify_flight_moves_inventory(h: &Harness) {
         let s = &h.service;
-        let offer = first_offer(
-            h,
-            &flight_search(
-                "LHR",
-                "CDG",
-                "2026-06-12",
-                Some("2026-06-15"),
-                2,
-                Cabin::Economy,
-            ),
-        )
-        .await;
+        let offer =
+            first_offer(h, &flight_search("LHR", "CDG", "2026-06-12", Some("2026-06-15"), 2, Cabin::Economy)).await;
         let booking = s.book(&book_offer(&offer.offer_id, "trip")).await.unwrap();
         let inbound = offer.inbound.clone().unwrap();
 
@@ -549,30 +355,17 @@ mod cases {
         let new_inbound = new.inbound.clone().unwrap();
         assert_eq!(new.outbound.flight_no, offer.outbound.flight_no);
         assert_eq!(new_inbound.flight_no, inbound.flight_no);
-        assert_eq!(
-            (new.outbound.date.as_str(), new_inbound.date.as_str()),
-            ("2026-06-13", "2026-06-16")
-        );
+        assert_eq!((new.outbound.date.as_str(), new_inbound.date.as_str()), ("2026-06-13", "2026-06-16"));
         assert_ne!(new.offer_id, offer.offer_id);
         // The price is what a search for the new dates says.
         let quoted = s
-            .search_flights(&flight_search(
-                "LHR",
-                "CDG",
-                "2026-06-13",
-                Some("2026-06-16"),
-                2,
-                Cabin::Economy,
-            ))
+            .search_flights(&flight_search("LHR", "CDG", "2026-06-13", Some("2026-06-16"), 2, Cabin::Economy))
             .await
             .unwrap();
         if let Some(q) = quoted.offers.iter().find(|o| o.offer_id == new.offer_id) {
             assert_eq!(q.total, new.total);
         }
-        assert_eq!(
-            new.total.amount_minor,
-            new.price_per_person.amount_minor * 2
-        );
+        assert_eq!(new.total.amount_minor, new.price_per_person.amount_minor * 2);
         // Old seats back, new seats taken.
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 150);
         assert_eq!(h.seats_left(&offer, &inbound).await, 150);
@@ -580,54 +373,31 @@ mod cases {
         assert_eq!(h.seats_left(&new, &new_inbound).await, 148);
 
         // A retry answers the same and moves nothing.
-        assert_eq!(
-            s.modify(&booking.booking_ref, &change).await.unwrap(),
-            moved
-        );
+        assert_eq!(s.modify(&booking.booking_ref, &change).await.unwrap(), moved);
         assert_eq!(h.seats_left(&new, &new.outbound).await, 148);
         // The same key with another change is a conflict.
-        let other = ModifyRequest {
-            passengers: Some(5),
-            ..change.clone()
-        };
-        assert!(matches!(
-            s.modify(&booking.booking_ref, &other).await.unwrap_err(),
-            BookingError::IdempotencyConflict
-        ));
+        let other = ModifyRequest { passengers: Some(5), ..change.clone() };
+        assert!(matches!(s.modify(&booking.booking_ref, &other).await.unwrap_err(), BookingError::IdempotencyConflict));
 
         // One more passenger takes one more seat on each leg.
         let more = s
             .modify(
                 &booking.booking_ref,
-                &ModifyRequest {
-                    idempotency_key: "move-2".into(),
-                    passengers: Some(3),
-                    ..Default::default()
-                },
+                &ModifyRequest { idempotency_key: "move-2".into(), passengers: Some(3), ..Default::default() },
             )
             .await
             .unwrap();
         assert_eq!(more.version, 3);
         let more_offer = flight_of(&more);
         assert_eq!(more_offer.passengers, 3);
-        assert_eq!(
-            more_offer.total.amount_minor,
-            new.price_per_person.amount_minor * 3
-        );
+        assert_eq!(more_offer.total.amount_minor, new.price_per_person.amount_minor * 3);
         assert_eq!(h.seats_left(&new, &new.outbound).await, 147);
         assert_eq!(h.seats_left(&new, &new_inbound).await, 147);
         assert_eq!(s.get(&booking.booking_ref).await.unwrap(), more);
 
         for bad in [
-            ModifyRequest {
-                idempotency_key: "bad-1".into(),
-                ..Default::default()
-            },
-            ModifyRequest {
-                idempotency_key: "bad-2".into(),
-                nights: Some(2),
-                ..Default::default()
-            },
+            ModifyRequest { idempotency_key: "bad-1".into(), ..Default::default() },
+            ModifyRequest { idempotency_key: "bad-2".into(), nights: Some(2), ..Default::default() },
             ModifyRequest {
                 idempotency_key: "bad-3".into(),
                 depart_date: Some("2026-05-20".into()),
@@ -638,30 +408,16 @@ mod cases {
                 depart_date: Some("2026-06-20".into()),
                 ..Default::default()
             },
-            ModifyRequest {
-                idempotency_key: "bad-5".into(),
-                passengers: Some(0),
-                ..Default::default()
-            },
+            ModifyRequest { idempotency_key: "bad-5".into(), passengers: Some(0), ..Default::default() },
         ] {
             let err = s.modify(&booking.booking_ref, &bad).await.unwrap_err();
-            assert!(
-                matches!(err, BookingError::InvalidRequest(_)),
-                "{bad:?}: {err:?}"
-            );
+            assert!(matches!(err, BookingError::InvalidRequest(_)), "{bad:?}: {err:?}");
         }
         assert_eq!(s.get(&booking.booking_ref).await.unwrap().version, 3);
 
         // A one-way booking has no return to move.
-        let one_way = first_offer(
-            h,
-            &flight_search("LHR", "EDI", "2026-06-12", None, 1, Cabin::Economy),
-        )
-        .await;
-        let ow = s
-            .book(&book_offer(&one_way.offer_id, "one-way"))
-            .await
-            .unwrap();
+        let one_way = first_offer(h, &flight_search("LHR", "EDI", "2026-06-12", None, 1, Cabin::Economy)).await;
+        let ow = s.book(&book_offer(&one_way.offer_id, "one-way")).await.unwrap();
         let err = s
             .modify(
                 &ow.booking_ref,
@@ -679,29 +435,15 @@ mod cases {
     pub async fn modify_hotel_moves_rooms(h: &Harness) {
         let s = &h.service;
         let offers = s
-            .search_hotels(&HotelSearch {
-                city: "MAD".into(),
-                check_in: "2026-06-12".into(),
-                nights: 2,
-                guests: 2,
-            })
+            .search_hotels(&HotelSearch { city: "MAD".into(), check_in: "2026-06-12".into(), nights: 2, guests: 2 })
             .await
             .unwrap();
         let offer = offers.offers[0].clone();
         let capacity = offer.rooms_left;
         let booking = s.book(&book_offer(&offer.offer_id, "stay")).await.unwrap();
-        assert_eq!(
-            h.rooms_left(&offer.hotel_id, "2026-06-12", capacity).await,
-            capacity - 1
-        );
-        assert_eq!(
-            h.rooms_left(&offer.hotel_id, "2026-06-13", capacity).await,
-            capacity - 1
-        );
-        assert_eq!(
-            h.rooms_left(&offer.hotel_id, "2026-06-14", capacity).await,
-            capacity
-        );
+        assert_eq!(h.rooms_left(&offer.hotel_id, "2026-06-12", capacity).await, capacity - 1);
+        assert_eq!(h.rooms_left(&offer.hotel_id, "2026-06-13", capacity).await, capacity - 1);
+        assert_eq!(h.rooms_left(&offer.hotel_id, "2026-06-14", capacity).await, capacity);
 
         let changed = s
             .modify(
@@ -719,90 +461,48 @@ mod cases {
         let BookedItem::Hotel(stay) = &changed.item else {
             panic!("hotel expected");
         };
-        assert_eq!(
-            (stay.check_in.as_str(), stay.check_out.as_str()),
-            ("2026-06-13", "2026-06-16")
-        );
+        assert_eq!((stay.check_in.as_str(), stay.check_out.as_str()), ("2026-06-13", "2026-06-16"));
         assert_eq!((stay.rooms, stay.guests, stay.nights), (2, 3, 3));
-        assert_eq!(
-            stay.total.amount_minor,
-            stay.price_per_night.amount_minor * 3 * 2
-        );
-        assert_eq!(
-            h.rooms_left(&offer.hotel_id, "2026-06-12", capacity).await,
-            capacity
-        );
+        assert_eq!(stay.total.amount_minor, stay.price_per_night.amount_minor * 3 * 2);
+        assert_eq!(h.rooms_left(&offer.hotel_id, "2026-06-12", capacity).await, capacity);
         for night in ["2026-06-13", "2026-06-14", "2026-06-15"] {
-            assert_eq!(
-                h.rooms_left(&offer.hotel_id, night, capacity).await,
-                capacity - 2
-            );
+            assert_eq!(h.rooms_left(&offer.hotel_id, night, capacity).await, capacity - 2);
         }
         let err = s
             .modify(
                 &booking.booking_ref,
-                &ModifyRequest {
-                    idempotency_key: "stay-bad".into(),
-                    passengers: Some(2),
-                    ..Default::default()
-                },
+                &ModifyRequest { idempotency_key: "stay-bad".into(), passengers: Some(2), ..Default::default() },
             )
             .await
             .unwrap_err();
         assert!(matches!(err, BookingError::InvalidRequest(_)));
-        s.cancel(&booking.booking_ref, &cancel_req("stay-cancel"))
-            .await
-            .unwrap();
+        s.cancel(&booking.booking_ref, &cancel_req("stay-cancel")).await.unwrap();
         for night in ["2026-06-13", "2026-06-14", "2026-06-15"] {
-            assert_eq!(
-                h.rooms_left(&offer.hotel_id, night, capacity).await,
-                capacity
-            );
+            assert_eq!(h.rooms_left(&offer.hotel_id, night, capacity).await, capacity);
         }
     }
 
     pub async fn cancel_releases_inventory_once(h: &Harness) {
         let s = &h.service;
-        let offer = first_offer(
-            h,
-            &flight_search("BCN", "MAD", "2026-06-18", None, 2, Cabin::First),
-        )
-        .await;
-        let booking = s
-            .book(&book_offer(&offer.offer_id, "to-cancel"))
-            .await
-            .unwrap();
+        let offer = first_offer(h, &flight_search("BCN", "MAD", "2026-06-18", None, 2, Cabin::First)).await;
+        let booking = s.book(&book_offer(&offer.offer_id, "to-cancel")).await.unwrap();
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 6);
-        let cancelled = s
-            .cancel(&booking.booking_ref, &cancel_req("cancel-1"))
-            .await
-            .unwrap();
+        let cancelled = s.cancel(&booking.booking_ref, &cancel_req("cancel-1")).await.unwrap();
         assert_eq!(cancelled.status, BookingStatus::Cancelled);
         assert_eq!(cancelled.version, 2);
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 8);
         // Same key: same answer, nothing released twice.
-        assert_eq!(
-            s.cancel(&booking.booking_ref, &cancel_req("cancel-1"))
-                .await
-                .unwrap(),
-            cancelled
-        );
+        assert_eq!(s.cancel(&booking.booking_ref, &cancel_req("cancel-1")).await.unwrap(), cancelled);
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 8);
         // Another key: the booking is already cancelled.
         assert!(matches!(
-            s.cancel(&booking.booking_ref, &cancel_req("cancel-2"))
-                .await
-                .unwrap_err(),
+            s.cancel(&booking.booking_ref, &cancel_req("cancel-2")).await.unwrap_err(),
             BookingError::InvalidState(_)
         ));
         assert!(matches!(
             s.modify(
                 &booking.booking_ref,
-                &ModifyRequest {
-                    idempotency_key: "late-change".into(),
-                    passengers: Some(1),
-                    ..Default::default()
-                }
+                &ModifyRequest { idempotency_key: "late-change".into(), passengers: Some(1), ..Default::default() }
             )
             .await
             .unwrap_err(),
@@ -813,17 +513,11 @@ mod cases {
 
         // Cancelling a hold releases it too.
         let held = s
-            .hold(&HoldRequest {
-                offer_id: offer.offer_id.clone(),
-                idempotency_key: "held-then-cancelled".into(),
-            })
+            .hold(&HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "held-then-cancelled".into() })
             .await
             .unwrap();
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 6);
-        let released = s
-            .cancel(&held.booking_ref, &cancel_req("cancel-hold"))
-            .await
-            .unwrap();
+        let released = s.cancel(&held.booking_ref, &cancel_req("cancel-hold")).await.unwrap();
         assert_eq!(released.status, BookingStatus::Cancelled);
         assert_eq!(released.hold_expires_at, None);
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 8);
@@ -840,31 +534,17 @@ mod cases {
     }
 
     pub async fn concurrent_cancels_release_once(h: &Harness) {
-        let offer = first_offer(
-            h,
-            &flight_search("JFK", "LHR", "2026-06-22", None, 3, Cabin::PremiumEconomy),
-        )
-        .await;
-        let booking = h
-            .service
-            .book(&book_offer(&offer.offer_id, "c-book"))
-            .await
-            .unwrap();
+        let offer = first_offer(h, &flight_search("JFK", "LHR", "2026-06-22", None, 3, Cabin::PremiumEconomy)).await;
+        let booking = h.service.book(&book_offer(&offer.offer_id, "c-book")).await.unwrap();
         let mut tasks = Vec::new();
         for _ in 0..10 {
             let service = h.service.clone();
             let r = booking.booking_ref.clone();
-            tasks.push(tokio::spawn(async move {
-                service.cancel(&r, &cancel_req("c-cancel")).await
-            }));
+            tasks.push(tokio::spawn(async move { service.cancel(&r, &cancel_req("c-cancel")).await }));
         }
         let mut answers: Vec<Booking> = Vec::new();
         for t in tasks {
-            answers.push(
-                t.await
-                    .unwrap()
-                    .expect("each retry answers the cancellation"),
-            );
+            answers.push(t.await.unwrap().expect("each retry answers the cancellation"));
         }
         assert!(answers.iter().all(|a| a == &answers[0]));
         assert_eq!(answers[0].status, BookingStatus::Cancelled);
@@ -874,22 +554,12 @@ mod cases {
 
     pub async fn hold_expires_with_the_clock(h: &Harness) {
         let s = &h.service;
-        let offer = first_offer(
-            h,
-            &flight_search("EDI", "CDG", "2026-06-14", None, 2, Cabin::First),
-        )
-        .await;
-        let hold = |key: &str| HoldRequest {
-            offer_id: offer.offer_id.clone(),
-            idempotency_key: key.into(),
-        };
+        let offer = first_offer(h, &flight_search("EDI", "CDG", "2026-06-14", None, 2, Cabin::First)).await;
+        let hold = |key: &str| HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: key.into() };
         let held = s.hold(&hold("exp-1")).await.unwrap();
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 6);
         h.clock.advance(Duration::minutes(9));
-        assert_eq!(
-            s.get(&held.booking_ref).await.unwrap().status,
-            BookingStatus::Held
-        );
+        assert_eq!(s.get(&held.booking_ref).await.unwrap().status, BookingStatus::Held);
         h.clock.advance(Duration::minutes(2));
 
         // Many readers notice at once; the seats come back exactly once.
@@ -910,14 +580,9 @@ mod cases {
             hold_ref: Some(held.booking_ref.clone()),
             idempotency_key: "exp-confirm".into(),
         };
+        assert!(matches!(s.book(&confirm).await.unwrap_err(), BookingError::HoldExpired(_)));
         assert!(matches!(
-            s.book(&confirm).await.unwrap_err(),
-            BookingError::HoldExpired(_)
-        ));
-        assert!(matches!(
-            s.cancel(&held.booking_ref, &cancel_req("exp-cancel"))
-                .await
-                .unwrap_err(),
+            s.cancel(&held.booking_ref, &cancel_req("exp-cancel")).await.unwrap_err(),
             BookingError::HoldExpired(_)
         ));
 
@@ -943,10 +608,24 @@ mod cases {
         assert_eq!(s.sweep_expired_holds().await.unwrap(), 1);
         assert_eq!(s.sweep_expired_holds().await.unwrap(), 0);
         assert_eq!(h.seats_left(&offer, &offer.outbound).await, 8);
-        assert_eq!(
-            s.get(&third.booking_ref).await.unwrap().status,
-            BookingStatus::Expired
-        );
+        assert_eq!(s.get(&third.booking_ref).await.unwrap().status, BookingStatus::Expired);
+    }
+
+    pub async fn lapsed_holds_do_not_block_sales(h: &Harness) {
+        let s = &h.service;
+        let q = flight_search("CDG", "MAD", "2026-06-16", None, 8, Cabin::First);
+        let offer = first_offer(h, &q).await;
+        s.hold(&HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "all-of-first".into() })
+            .await
+            .unwrap();
+        let one = offer.offer_id.replace(".F.8", ".F.1");
+        let err = s.book(&book_offer(&one, "early")).await.unwrap_err();
+        assert!(matches!(err, BookingError::SoldOut(_)));
+        // Nobody reads the hold; once it lapses the seats are sold anyway.
+        h.clock.advance(Duration::minutes(11));
+        let booked = s.book(&book_offer(&one, "late")).await.unwrap();
+        assert_eq!(booked.status, BookingStatus::Confirmed);
+        assert_eq!(h.seats_left(&offer, &offer.outbound).await, 7);
     }
 
     pub async fn invalid_offers_are_rejected(h: &Harness) {
@@ -964,24 +643,14 @@ mod cases {
         .iter()
         .enumerate()
         {
-            let err = s
-                .book(&book_offer(id, &format!("bad-{i}")))
-                .await
-                .unwrap_err();
+            let err = s.book(&book_offer(id, &format!("bad-{i}"))).await.unwrap_err();
             assert!(invalid(err), "{id:?}");
         }
         // A real offer for a day that has passed.
-        let offer = first_offer(
-            h,
-            &flight_search("LHR", "CDG", "2026-06-02", None, 1, Cabin::Economy),
-        )
-        .await;
+        let offer = first_offer(h, &flight_search("LHR", "CDG", "2026-06-02", None, 1, Cabin::Economy)).await;
         h.clock.advance(Duration::days(2));
         let err = s
-            .hold(&HoldRequest {
-                offer_id: offer.offer_id.clone(),
-                idempotency_key: "too-late".into(),
-            })
+            .hold(&HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: "too-late".into() })
             .await
             .unwrap_err();
         assert!(invalid(err));
@@ -1001,17 +670,9 @@ mod cases {
     pub async fn unknown_references_are_not_found(h: &Harness) {
         let s = &h.service;
         for r in ["ACDEFH", "acdefh", "nope", "", "0OIL12"] {
-            assert!(
-                matches!(s.get(r).await.unwrap_err(), BookingError::NotFound(_)),
-                "{r}"
-            );
+            assert!(matches!(s.get(r).await.unwrap_err(), BookingError::NotFound(_)), "{r}");
         }
-        assert!(matches!(
-            s.cancel("ACDEFH", &cancel_req("nf-cancel"))
-                .await
-                .unwrap_err(),
-            BookingError::NotFound(_)
-        ));
+        assert!(matches!(s.cancel("ACDEFH", &cancel_req("nf-cancel")).await.unwrap_err(), BookingError::NotFound(_)));
         assert!(matches!(
             s.book(&BookRequest {
                 offer_id: None,
@@ -1023,6 +684,44 @@ mod cases {
             BookingError::NotFound(_)
         ));
     }
+}
+
+/// Bookings survive a restart, and the schema is created only once.
+#[tokio::test]
+async fn sqlite_file_survives_a_restart() {
+    use voxbook_booking::{BookingConfig, BookingService, ManualClock};
+    let db = common::TestDb::sqlite();
+    let config = || BookingConfig::default().with_clock(std::sync::Arc::new(ManualClock::new(common::start_time())));
+    let first = BookingService::connect(&db.url, common::airports(), config()).await.unwrap();
+    let offer = first
+        .search_flights(&flight_search("LHR", "CDG", "2026-06-12", None, 1, Cabin::Economy))
+        .await
+        .unwrap()
+        .offers
+        .remove(0);
+    let booking = first.book(&book_offer(&offer.offer_id, "persist")).await.unwrap();
+    first.close().await;
+    let second = BookingService::connect(&db.url, common::airports(), config()).await.unwrap();
+    assert_eq!(second.get(&booking.booking_ref).await.unwrap(), booking);
+    assert_eq!(second.book(&book_offer(&offer.offer_id, "persist")).await.unwrap(), booking);
+    second.close().await;
+}
+
+/// An in-memory SQLite database lives as long as the service.
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    use voxbook_booking::{BookingConfig, BookingService, ManualClock};
+    let config = BookingConfig::default().with_clock(std::sync::Arc::new(ManualClock::new(common::start_time())));
+    let s = BookingService::connect("sqlite::memory:", common::airports(), config).await.unwrap();
+    let offer = s
+        .search_hotels(&HotelSearch { city: "EDI".into(), check_in: "2026-06-12".into(), nights: 1, guests: 1 })
+        .await
+        .unwrap()
+        .offers
+        .remove(0);
+    let booking = s.book(&book_offer(&offer.offer_id, "mem")).await.unwrap();
+    assert_eq!(s.get(&booking.booking_ref).await.unwrap(), booking);
+    s.health().await.unwrap();
 }
 
 #[test]

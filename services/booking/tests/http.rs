@@ -20,10 +20,7 @@ struct Api {
 impl Api {
     async fn start() -> Api {
         let h = Harness::start(Backend::Sqlite).await.unwrap();
-        Api {
-            app: router(h.service.clone()),
-            h,
-        }
+        Api { app: router(h.service.clone()), h }
     }
 
     async fn send(&self, method: Method, uri: &str, body: Option<Body>) -> (StatusCode, Value) {
@@ -34,9 +31,7 @@ impl Api {
         let req = req.body(body.unwrap_or_else(Body::empty)).unwrap();
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
         let value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -47,13 +42,11 @@ impl Api {
     }
 
     async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::POST, uri, Some(Body::from(body.to_string())))
-            .await
+        self.send(Method::POST, uri, Some(Body::from(body.to_string()))).await
     }
 
     async fn post_raw(&self, uri: &str, body: &str) -> (StatusCode, Value) {
-        self.send(Method::POST, uri, Some(Body::from(body.to_string())))
-            .await
+        self.send(Method::POST, uri, Some(Body::from(body.to_string()))).await
     }
 
     async fn get(&self, uri: &str) -> (StatusCode, Value) {
@@ -101,30 +94,18 @@ async fn malformed_requests_get_json_errors() {
             json!({"origin": "LHR", "destination": "CDG", "depart_date": "2026-06-12", "passengers": -1}),
         )
         .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-    );
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
     let (status, v) = api
         .post(
             "/v1/flights/search",
             json!({"origin": "LHR", "destination": "CDG", "depart_date": "2026-06-12", "passengers": 1, "cabin": "steerage"}),
         )
         .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-    );
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
 
-    let huge = format!(
-        "{{\"offer_id\": \"{}\", \"idempotency_key\": \"k\"}}",
-        "x".repeat(100_000)
-    );
+    let huge = format!("{{\"offer_id\": \"{}\", \"idempotency_key\": \"k\"}}", "x".repeat(100_000));
     let (status, v) = api.post_raw("/v1/holds", &huge).await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-    );
+    assert_eq!((status, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
 }
 
 #[tokio::test]
@@ -134,57 +115,26 @@ async fn unknown_things_are_404() {
     assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, v) = api.get("/v1/bookings/not-a-ref").await;
     assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
-    let (status, v) = api
-        .post(
-            "/v1/bookings/ACDEFH/cancel",
-            json!({"idempotency_key": "x"}),
-        )
-        .await;
+    let (status, v) = api.post("/v1/bookings/ACDEFH/cancel", json!({"idempotency_key": "x"})).await;
     assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, v) = api.get("/v2/nothing").await;
     assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, v) = api.get("/v1/holds").await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    );
+    assert_eq!((status, code(&v)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
 }
 
 #[tokio::test]
 async fn validation_errors_have_stable_codes() {
     let api = Api::start().await;
     let search = |origin: &str, date: &str| json!({"origin": origin, "destination": "CDG", "depart_date": date, "passengers": 1});
-    let (status, v) = api
-        .post("/v1/flights/search", search("QQQ", "2026-06-12"))
-        .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_airport")
-    );
-    let (status, v) = api
-        .post("/v1/flights/search", search("LHR", "2020-01-01"))
-        .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-    );
-    let (status, v) = api
-        .post(
-            "/v1/holds",
-            json!({"offer_id": "F9.nope", "idempotency_key": "k"}),
-        )
-        .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_offer")
-    );
-    let (status, v) = api
-        .post("/v1/bookings", json!({"idempotency_key": "k"}))
-        .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-    );
+    let (status, v) = api.post("/v1/flights/search", search("QQQ", "2026-06-12")).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_airport"));
+    let (status, v) = api.post("/v1/flights/search", search("LHR", "2020-01-01")).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
+    let (status, v) = api.post("/v1/holds", json!({"offer_id": "F9.nope", "idempotency_key": "k"})).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_offer"));
+    let (status, v) = api.post("/v1/bookings", json!({"idempotency_key": "k"})).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
 }
 
 #[tokio::test]
@@ -202,61 +152,25 @@ async fn a_whole_trip_over_http() {
     let offer_id = offer["offer_id"].as_str().unwrap().to_string();
     assert_eq!(offer["cabin"], "first");
     assert_eq!(offer["total"]["currency"], "EUR");
-    assert!(
-        offer["inbound"]["flight_no"]
-            .as_str()
-            .unwrap()
-            .starts_with("VX")
-    );
+    assert!(offer["inbound"]["flight_no"].as_str().unwrap().starts_with("VX"));
 
-    let (status, hotels) = api
-        .post(
-            "/v1/hotels/search",
-            json!({"city": "JFK", "check_in": "2026-06-12", "nights": 7, "guests": 2}),
-        )
-        .await;
+    let (status, hotels) =
+        api.post("/v1/hotels/search", json!({"city": "JFK", "check_in": "2026-06-12", "nights": 7, "guests": 2})).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        hotels["offers"][0]["hotel_name"]
-            .as_str()
-            .unwrap()
-            .contains("New York")
-    );
+    assert!(hotels["offers"][0]["hotel_name"].as_str().unwrap().contains("New York"));
 
     // Hold, then confirm.
-    let (status, held) = api
-        .post(
-            "/v1/holds",
-            json!({"offer_id": offer_id, "idempotency_key": "h-1"}),
-        )
-        .await;
+    let (status, held) = api.post("/v1/holds", json!({"offer_id": offer_id, "idempotency_key": "h-1"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(held["status"], "held");
     let r = held["booking_ref"].as_str().unwrap().to_string();
-    let (status, again) = api
-        .post(
-            "/v1/holds",
-            json!({"offer_id": offer_id, "idempotency_key": "h-1"}),
-        )
-        .await;
+    let (status, again) = api.post("/v1/holds", json!({"offer_id": offer_id, "idempotency_key": "h-1"})).await;
     assert_eq!((status, &again), (StatusCode::OK, &held));
-    let (status, v) = api
-        .post(
-            "/v1/holds",
-            json!({"offer_id": offer_id.replace(".F.2", ".F.1"), "idempotency_key": "h-1"}),
-        )
-        .await;
-    assert_eq!(
-        (status, code(&v)),
-        (StatusCode::CONFLICT, "idempotency_conflict")
-    );
+    let (status, v) =
+        api.post("/v1/holds", json!({"offer_id": offer_id.replace(".F.2", ".F.1"), "idempotency_key": "h-1"})).await;
+    assert_eq!((status, code(&v)), (StatusCode::CONFLICT, "idempotency_conflict"));
 
-    let (status, booked) = api
-        .post(
-            "/v1/bookings",
-            json!({"hold_ref": r, "idempotency_key": "b-1"}),
-        )
-        .await;
+    let (status, booked) = api.post("/v1/bookings", json!({"hold_ref": r, "idempotency_key": "b-1"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(booked["status"], "confirmed");
     assert_eq!(booked["version"], 2);
@@ -295,67 +209,31 @@ async fn a_whole_trip_over_http() {
         .await;
     assert_eq!((status, code(&v)), (StatusCode::CONFLICT, "sold_out"));
 
-    let (status, cancelled) = api
-        .post(
-            &format!("/v1/bookings/{r}/cancel"),
-            json!({"idempotency_key": "c-1"}),
-        )
-        .await;
+    let (status, cancelled) = api.post(&format!("/v1/bookings/{r}/cancel"), json!({"idempotency_key": "c-1"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cancelled["status"], "cancelled");
-    let (status, again) = api
-        .post(
-            &format!("/v1/bookings/{r}/cancel"),
-            json!({"idempotency_key": "c-1"}),
-        )
-        .await;
+    let (status, again) = api.post(&format!("/v1/bookings/{r}/cancel"), json!({"idempotency_key": "c-1"})).await;
     assert_eq!((status, &again), (StatusCode::OK, &cancelled));
-    let (status, v) = api
-        .post(
-            &format!("/v1/bookings/{r}/cancel"),
-            json!({"idempotency_key": "c-2"}),
-        )
-        .await;
+    let (status, v) = api.post(&format!("/v1/bookings/{r}/cancel"), json!({"idempotency_key": "c-2"})).await;
     assert_eq!((status, code(&v)), (StatusCode::CONFLICT, "invalid_state"));
-    let (status, v) = api
-        .post(
-            &format!("/v1/bookings/{r}/modify"),
-            json!({"idempotency_key": "m-2", "passengers": 1}),
-        )
-        .await;
+    let (status, v) =
+        api.post(&format!("/v1/bookings/{r}/modify"), json!({"idempotency_key": "m-2", "passengers": 1})).await;
     assert_eq!((status, code(&v)), (StatusCode::CONFLICT, "invalid_state"));
 }
 
 #[tokio::test]
 async fn expired_holds_are_gone() {
     let api = Api::start().await;
-    let (_, hotels) = api
-        .post(
-            "/v1/hotels/search",
-            json!({"city": "BCN", "check_in": "2026-06-05", "nights": 2, "guests": 4}),
-        )
-        .await;
-    let offer_id = hotels["offers"][0]["offer_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, held) = api
-        .post(
-            "/v1/holds",
-            json!({"offer_id": offer_id, "idempotency_key": "eh"}),
-        )
-        .await;
+    let (_, hotels) =
+        api.post("/v1/hotels/search", json!({"city": "BCN", "check_in": "2026-06-05", "nights": 2, "guests": 4})).await;
+    let offer_id = hotels["offers"][0]["offer_id"].as_str().unwrap().to_string();
+    let (status, held) = api.post("/v1/holds", json!({"offer_id": offer_id, "idempotency_key": "eh"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(held["item"]["kind"], "hotel");
     assert_eq!(held["item"]["rooms"], 2);
     let r = held["booking_ref"].as_str().unwrap();
     api.h.clock.advance(Duration::minutes(15));
-    let (status, v) = api
-        .post(
-            "/v1/bookings",
-            json!({"hold_ref": r, "idempotency_key": "eb"}),
-        )
-        .await;
+    let (status, v) = api.post("/v1/bookings", json!({"hold_ref": r, "idempotency_key": "eb"})).await;
     assert_eq!((status, code(&v)), (StatusCode::GONE, "hold_expired"));
     let (status, got) = api.get(&format!("/v1/bookings/{r}")).await;
     assert_eq!(status, StatusCode::OK);

@@ -38,6 +38,8 @@ pub struct Gateway {
     /// The in-process booking service, when no remote one is configured.
     pub booking: Option<Arc<BookingService>>,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Releases lapsed holds of the in-process booking service.
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -100,15 +102,28 @@ impl Gateway {
             max_body_bytes: config.max_body_bytes,
             stream_idle_timeout: Duration::from_secs(300),
         };
-        Ok(Gateway { state, booking, watcher })
+        let sweeper = booking.clone().map(|service| {
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(Duration::from_secs(30));
+                loop {
+                    ticker.tick().await;
+                    match service.sweep_expired_holds().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(released = n, "released lapsed holds"),
+                        Err(e) => tracing::warn!(error = %e, "hold sweep failed"),
+                    }
+                }
+            })
+        });
+        Ok(Gateway { state, booking, watcher, sweeper })
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let router = app(self.state.clone());
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
-        if let Some(w) = &self.watcher {
-            w.abort();
+        for task in [&self.watcher, &self.sweeper].into_iter().flatten() {
+            task.abort();
         }
         if let Some(b) = &self.booking {
             b.close().await;
@@ -119,8 +134,8 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        if let Some(w) = &self.watcher {
-            w.abort();
+        for task in [&self.watcher, &self.sweeper].into_iter().flatten() {
+            task.abort();
         }
     }
 }

@@ -68,45 +68,19 @@ impl Harness {
             .with_clock(clock.clone())
             .with_hold_ttl(Duration::from_secs(600))
             .with_max_connections(6);
-        let service = BookingService::connect(&db.url, airports(), config)
-            .await
-            .expect("connect the booking service");
-        Some(Harness {
-            service: Arc::new(service),
-            clock,
-            backend,
-            _db: db,
-        })
+        let service = BookingService::connect(&db.url, airports(), config).await.expect("connect the booking service");
+        Some(Harness { service: Arc::new(service), clock, backend, _db: db })
     }
 
     /// Seats left on one flight in one cabin (capacity if never touched).
     pub async fn seats_left(&self, offer: &FlightOffer, seg: &FlightSegment) -> u32 {
-        let key = InventoryKey::flight(
-            &seg.origin,
-            &seg.destination,
-            date(&seg.date),
-            &seg.flight_no,
-            offer.cabin,
-        );
-        self.service
-            .store()
-            .units_left(&key)
-            .await
-            .unwrap()
-            .unwrap_or_else(|| cabin_capacity(offer.cabin))
+        let key = InventoryKey::flight(&seg.origin, &seg.destination, date(&seg.date), &seg.flight_no, offer.cabin);
+        self.service.store().units_left(&key).await.unwrap().unwrap_or_else(|| cabin_capacity(offer.cabin))
     }
 
     pub async fn rooms_left(&self, hotel_id: &str, night: &str, capacity: u32) -> u32 {
-        let key = InventoryKey::HotelNight {
-            hotel_id: hotel_id.to_string(),
-            night: date(night),
-        };
-        self.service
-            .store()
-            .units_left(&key)
-            .await
-            .unwrap()
-            .unwrap_or(capacity)
+        let key = InventoryKey::HotelNight { hotel_id: hotel_id.to_string(), night: date(night) };
+        self.service.store().units_left(&key).await.unwrap().unwrap_or(capacity)
     }
 }
 
@@ -131,26 +105,14 @@ enum Cleanup {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{:x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos & 0xffff_ffff
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}_{}_{:x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos & 0xffff_ffff)
 }
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
-        let path =
-            std::env::temp_dir().join(format!("voxbook_booking_test_{}.db", unique_suffix()));
-        TestDb {
-            url: format!("sqlite://{}", path.display()),
-            cleanup: Cleanup::File(path),
-        }
+        let path = std::env::temp_dir().join(format!("voxbook_booking_test_{}.db", unique_suffix()));
+        TestDb { url: format!("sqlite://{}", path.display()), cleanup: Cleanup::File(path) }
     }
 
     pub async fn postgres() -> Option<TestDb> {
@@ -178,10 +140,7 @@ impl TestDb {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("cannot derive a database URL from {admin_url}"),
         };
-        Some(TestDb {
-            url,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        })
+        Some(TestDb { url, cleanup: Cleanup::Postgres { admin_url, name } })
     }
 }
 
@@ -200,18 +159,13 @@ impl Drop for TestDb {
                 // a future; a thread with a runtime of its own can.
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 let dropped = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .ok()?;
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                     rt.block_on(async {
                         let mut admin = sqlx::AnyConnection::connect(&admin_url).await.ok()?;
-                        sqlx::query(AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut admin)
-                        .await
-                        .ok()?;
+                        sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(&mut admin)
+                            .await
+                            .ok()?;
                         let _ = admin.close().await;
                         Some(())
                     })
