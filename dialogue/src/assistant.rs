@@ -114,7 +114,11 @@ impl Assistant {
         }
         for (name, s) in &spec.slots {
             let Some(kind) = SlotKind::resolve(&s.kind, &spec) else {
-                problems.push(Problem { position: None, path: format!("slots.{name}.type"), message: "unknown slot type".into() });
+                problems.push(Problem {
+                    position: None,
+                    path: format!("slots.{name}.type"),
+                    message: "unknown slot type".into(),
+                });
                 continue;
             };
             for phrase in &s.none_phrases {
@@ -207,11 +211,7 @@ impl Assistant {
             intents.push((name.clone(), patterns, examples));
         }
         assistant.classifier = Classifier::new(intents);
-        if problems.is_empty() {
-            Ok(assistant)
-        } else {
-            Err(ConfigError::Invalid { file: file.to_string(), problems })
-        }
+        if problems.is_empty() { Ok(assistant) } else { Err(ConfigError::Invalid { file: file.to_string(), problems }) }
     }
 
     pub fn slot(&self, name: &str) -> Option<&SlotDef> {

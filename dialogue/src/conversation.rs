@@ -26,7 +26,7 @@ use crate::store::{Saved, SessionStore, StoreError};
 /// in one turn, low enough to bound parsing work.
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// How often a turn is redone after losing a write race before giving up.
-const MAX_ATTEMPTS: u32 = 8;
+const MAX_ATTEMPTS: u32 = 16;
 
 /// The current assistant config; swapped whole on reload.
 pub type AssistantHandle = Arc<ArcSwap<Assistant>>;
@@ -52,6 +52,33 @@ pub struct Conversations {
     engine: Engine,
     store: Arc<dyn SessionStore>,
     ttl: Duration,
+    /// Turns on one session queue up inside this process, so they do not
+    /// burn retries racing each other; the store's versioned writes still
+    /// settle races between processes.
+    locks: SessionLocks,
+}
+
+/// One async mutex per session with turns in flight; entries go away when
+/// the last turn holding them ends, so the map stays as small as the set
+/// of busy sessions.
+#[derive(Default)]
+struct SessionLocks {
+    map: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SessionLocks {
+    fn entry(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_string()).or_default().clone()
+    }
+
+    fn release(&self, id: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Two references left: the map's and ours. Nobody else waits.
+        if Arc::strong_count(&lock) <= 2 {
+            map.remove(id);
+        }
+    }
 }
 
 fn wall_clock() -> DateTime<FixedOffset> {
@@ -59,13 +86,15 @@ fn wall_clock() -> DateTime<FixedOffset> {
 }
 
 fn parse_clock(now: Option<&str>) -> Result<Option<DateTime<FixedOffset>>, ConversationError> {
-    now.map(|n| DateTime::parse_from_rfc3339(n.trim()).map_err(|e| ConversationError::InvalidClock(format!("{n}: {e}"))))
-        .transpose()
+    now.map(|n| {
+        DateTime::parse_from_rfc3339(n.trim()).map_err(|e| ConversationError::InvalidClock(format!("{n}: {e}")))
+    })
+    .transpose()
 }
 
 impl Conversations {
     pub fn new(assistant: AssistantHandle, engine: Engine, store: Arc<dyn SessionStore>, ttl: Duration) -> Self {
-        Conversations { assistant, engine, store, ttl }
+        Conversations { assistant, engine, store, ttl, locks: SessionLocks::default() }
     }
 
     pub fn assistant(&self) -> Arc<Assistant> {
@@ -104,6 +133,16 @@ impl Conversations {
         if text.chars().count() > MAX_TEXT_CHARS {
             return Err(ConversationError::TextTooLong);
         }
+        let lock = self.locks.entry(id);
+        let result = {
+            let _turn = lock.lock().await;
+            self.turn_locked(id, text).await
+        };
+        self.locks.release(id, lock);
+        result
+    }
+
+    async fn turn_locked(&self, id: &str, text: &str) -> Result<TurnResponse, ConversationError> {
         let assistant = self.assistant();
         for attempt in 1..=MAX_ATTEMPTS {
             let Some(mut state) = self.store.load(id).await? else {
@@ -115,7 +154,11 @@ impl Conversations {
                 Saved::Missing => return Err(ConversationError::NotFound),
                 Saved::Conflict => {
                     tracing::debug!(session_id = id, attempt, "turn lost a write race; redoing it");
-                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2)).await;
+                    // Random backoff: racers from other processes that
+                    // started together must not retry in lockstep.
+                    let ceiling = 2 + 4 * u64::from(attempt);
+                    let pause = rand::Rng::random_range(&mut rand::rng(), 1..=ceiling);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
             }
         }
@@ -175,7 +218,13 @@ fn view_of(state: &SessionState, expires_in_seconds: Option<u64>) -> SessionView
         history: state
             .history
             .iter()
-            .map(|h| HistoryEntry { turn: h.turn, user: h.user.clone(), reply: h.reply.clone(), intent: h.intent.clone(), at: h.at.clone() })
+            .map(|h| HistoryEntry {
+                turn: h.turn,
+                user: h.user.clone(),
+                reply: h.reply.clone(),
+                intent: h.intent.clone(),
+                at: h.at.clone(),
+            })
             .collect(),
         ended: state.ended,
         expires_in_seconds,

@@ -79,10 +79,7 @@ impl Template {
                     if !text.is_empty() {
                         segments.push(Segment::Text(std::mem::take(&mut text)));
                     }
-                    segments.push(Segment::Hole {
-                        name: name.to_string(),
-                        filter,
-                    });
+                    segments.push(Segment::Hole { name: name.to_string(), filter });
                 }
                 c => text.push(c),
             }

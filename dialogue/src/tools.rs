@@ -16,9 +16,11 @@ use async_trait::async_trait;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 use voxbook_proto::api::ToolCallOut;
 use voxbook_proto::booking::{
-    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch, ModifyRequest,
+    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch,
+    ModifyRequest,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,31 +103,35 @@ impl ToolRunner {
         F: Fn(Arc<dyn BookingTools>) -> Fut,
         Fut: Future<Output = Result<T, ToolError>>,
     {
-        let span = tracing::info_span!("tool_call", tool = name, attempts = tracing::field::Empty, ok = tracing::field::Empty);
-        let _enter = span.enter();
+        let span =
+            tracing::info_span!("tool_call", tool = name, attempts = tracing::field::Empty, ok = tracing::field::Empty);
         let started = Instant::now();
         let mut attempts = 0;
-        let result = loop {
-            attempts += 1;
-            let outcome = match tokio::time::timeout(self.policy.attempt_timeout, call(self.tools.clone())).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ToolError::Unavailable(format!(
-                    "no answer within {} ms",
-                    self.policy.attempt_timeout.as_millis()
-                ))),
-            };
-            match outcome {
-                Err(ToolError::Unavailable(reason)) if attempts < self.policy.max_attempts => {
-                    let backoff = self.backoff(attempts);
-                    if started.elapsed() + backoff >= self.policy.budget {
-                        break Err(ToolError::Unavailable(reason));
+        let result = async {
+            loop {
+                attempts += 1;
+                let outcome = match tokio::time::timeout(self.policy.attempt_timeout, call(self.tools.clone())).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(ToolError::Unavailable(format!(
+                        "no answer within {} ms",
+                        self.policy.attempt_timeout.as_millis()
+                    ))),
+                };
+                match outcome {
+                    Err(ToolError::Unavailable(reason)) if attempts < self.policy.max_attempts => {
+                        let backoff = self.backoff(attempts);
+                        if started.elapsed() + backoff >= self.policy.budget {
+                            break Err(ToolError::Unavailable(reason));
+                        }
+                        tracing::warn!(tool = name, attempt = attempts, %reason, "tool call failed; retrying");
+                        tokio::time::sleep(backoff).await;
                     }
-                    tracing::warn!(tool = name, attempt = attempts, %reason, "tool call failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                    other => break other,
                 }
-                other => break other,
             }
-        };
+        }
+        .instrument(span.clone())
+        .await;
         span.record("attempts", attempts);
         span.record("ok", result.is_ok());
         let value = match &result {
@@ -253,7 +259,12 @@ mod tests {
         let (runner, _) = runner(Flaky { failures: 0, calls: AtomicU32::new(0), hang: false });
         let mut log = vec![];
         let q = HotelSearch { city: "XXX".into(), check_in: "2030-01-01".into(), nights: 1, guests: 1 };
-        let out = runner.run("search_hotels", &mut log, |t| { let q = q.clone(); async move { t.search_hotels(q).await } }).await;
+        let out = runner
+            .run("search_hotels", &mut log, |t| {
+                let q = q.clone();
+                async move { t.search_hotels(q).await }
+            })
+            .await;
         assert!(matches!(out, Err(ToolError::Rejected { .. })));
         assert_eq!(log[0].attempts, 1);
     }

@@ -121,10 +121,7 @@ impl Airports {
             return None;
         }
         let code = code.to_ascii_uppercase();
-        self.list
-            .binary_search_by(|a| a.iata.as_str().cmp(code.as_str()))
-            .ok()
-            .map(|i| &self.list[i])
+        self.list.binary_search_by(|a| a.iata.as_str().cmp(code.as_str())).ok().map(|i| &self.list[i])
     }
 
     /// All airports, by IATA code.
@@ -143,9 +140,7 @@ impl Airports {
     /// The airport a spoken city name means ("paris" -> CDG), matching case-
     /// and accent-insensitively.
     pub fn primary_for_city(&self, city: &str) -> Option<&Airport> {
-        self.by_city
-            .get(&normalize_name(city))
-            .map(|&i| &self.list[i])
+        self.by_city.get(&normalize_name(city)).map(|&i| &self.list[i])
     }
 }
 
@@ -376,11 +371,7 @@ mod tests {
             ("dallas", "DFW"),
             ("istanbul", "IST"),
         ] {
-            assert_eq!(
-                a.primary_for_city(city).map(|x| x.iata.as_str()),
-                Some(code),
-                "{city}"
-            );
+            assert_eq!(a.primary_for_city(city).map(|x| x.iata.as_str()), Some(code), "{city}");
         }
         assert!(a.primary_for_city("atlantis").is_none());
         assert!(a.primary_for_city("").is_none());
@@ -433,10 +424,7 @@ mod tests {
             primary: false,
         };
         let d = distance_km(&mk(0.0, 0.0), &mk(0.0, 180.0));
-        assert!(
-            (d - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1.0,
-            "{d}"
-        );
+        assert!((d - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1.0, "{d}");
     }
 
     #[test]

@@ -26,12 +26,7 @@ pub enum Cabin {
 }
 
 impl Cabin {
-    pub const ALL: [Cabin; 4] = [
-        Cabin::Economy,
-        Cabin::PremiumEconomy,
-        Cabin::Business,
-        Cabin::First,
-    ];
+    pub const ALL: [Cabin; 4] = [Cabin::Economy, Cabin::PremiumEconomy, Cabin::Business, Cabin::First];
 
     /// The snake_case name used on the wire and in configs.
     pub fn as_str(self) -> &'static str {

@@ -21,9 +21,7 @@ pub const MIN_PROTOCOL_VERSION: u32 = 1;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message on a stream.
-    Start {
-        protocol_version: u32,
-    },
+    Start { protocol_version: u32 },
     /// A user utterance as text (typed, or transcribed by the client or a
     /// telephony provider).
     Text {

@@ -24,17 +24,68 @@ use tokio::sync::Mutex;
 use voxbook_tests::{Backend, TestGateway};
 
 const CITIES: [&str; 16] = [
-    "london", "paris", "madrid", "rome", "berlin", "amsterdam", "vienna", "lisbon", "dublin", "new york", "chicago",
-    "tokyo", "sydney", "toronto", "barcelona", "athens",
+    "london",
+    "paris",
+    "madrid",
+    "rome",
+    "berlin",
+    "amsterdam",
+    "vienna",
+    "lisbon",
+    "dublin",
+    "new york",
+    "chicago",
+    "tokyo",
+    "sydney",
+    "toronto",
+    "barcelona",
+    "athens",
 ];
 const ORDINALS: [&str; 31] = [
-    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth",
-    "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth",
-    "twenty first", "twenty second", "twenty third", "twenty fourth", "twenty fifth", "twenty sixth", "twenty seventh",
-    "twenty eighth", "twenty ninth", "thirtieth", "thirty first",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    "twenty first",
+    "twenty second",
+    "twenty third",
+    "twenty fourth",
+    "twenty fifth",
+    "twenty sixth",
+    "twenty seventh",
+    "twenty eighth",
+    "twenty ninth",
+    "thirtieth",
+    "thirty first",
 ];
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
     "december",
 ];
 
@@ -126,7 +177,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn drive(base: String, args: Args) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.sessions).timeout(Duration::from_secs(10)).build()?;
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(args.sessions).timeout(Duration::from_secs(10)).build()?;
     let latencies = Arc::new(Mutex::new(Vec::<f64>::with_capacity(100_000)));
     let errors = Arc::new(AtomicU64::new(0));
     let bookings = Arc::new(AtomicU64::new(0));
@@ -158,7 +210,8 @@ async fn drive(base: String, args: Args) -> anyhow::Result<()> {
                         tokio::time::sleep(Duration::from_millis(pause)).await;
                     }
                     let t0 = Instant::now();
-                    let response = client.post(format!("{base}/v1/sessions/{id}/turns")).json(&json!({"text": text})).send().await;
+                    let response =
+                        client.post(format!("{base}/v1/sessions/{id}/turns")).json(&json!({"text": text})).send().await;
                     match response {
                         Ok(r) if r.status().is_success() => {
                             let body: serde_json::Value = r.json().await.unwrap_or_default();

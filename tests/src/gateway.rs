@@ -113,7 +113,12 @@ impl TestGateway {
 
     /// Posts a turn; returns the status and the JSON body.
     pub async fn turn(&self, session: &str, text: &str) -> anyhow::Result<(u16, Value)> {
-        let response = self.client.post(self.url(&format!("/v1/sessions/{session}/turns"))).json(&json!({"text": text})).send().await?;
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/sessions/{session}/turns")))
+            .json(&json!({"text": text}))
+            .send()
+            .await?;
         Ok((response.status().as_u16(), response.json().await?))
     }
 

@@ -28,7 +28,9 @@ impl TempDatabase {
 
     pub async fn drop_now(self) -> anyhow::Result<()> {
         let mut conn = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+            .execute(&mut conn)
+            .await?;
         conn.close().await?;
         Ok(())
     }

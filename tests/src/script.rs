@@ -10,7 +10,8 @@
 //! `flow` (null or a name), `slots` (a subset of the turn's slots),
 //! `tool_calls` (the exact list of tool names, in order), `booking`
 //! (the status the booking service now reports for the turn's booking),
-//! `booking_date` (its outbound or check-in date), `no_booking`, `ended`,
+//! `booking_date` (its outbound or check-in date), `booking_item` (a
+//! subset of the booked item as the service reports it), `no_booking`, `ended`,
 //! `handoff`, `session_bookings` (bookings recorded in the session).
 //! An unknown key fails the script, so a typo cannot pass silently.
 
@@ -76,9 +77,9 @@ fn digit_word(c: char) -> Option<&'static str> {
 }
 
 const NATO: [&str; 26] = [
-    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima", "mike",
-    "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "x-ray", "yankee",
-    "zulu",
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
+    "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "x-ray",
+    "yankee", "zulu",
 ];
 
 /// "VX7K2P" → "v x seven k two p"
@@ -135,7 +136,8 @@ impl<'s> Run<'s> {
         if !template.contains("{ref") {
             return Ok(template.to_string());
         }
-        let code = self.last_ref.as_deref().ok_or_else(|| anyhow!("'{template}' names a booking, but none was made yet"))?;
+        let code =
+            self.last_ref.as_deref().ok_or_else(|| anyhow!("'{template}' names a booking, but none was made yet"))?;
         Ok(template.replace("{ref_spelled}", &spelled(code)).replace("{ref_nato}", &nato(code)).replace("{ref}", code))
     }
 
@@ -197,14 +199,19 @@ impl<'s> Run<'s> {
                         bail!("expected no booking, got {}", body["booking_ref"]);
                     }
                 }
-                "booking" | "booking_date" => {
-                    let code = body["booking_ref"].as_str().ok_or_else(|| anyhow!("{key}: the turn returned no booking_ref"))?;
+                "booking" | "booking_date" | "booking_item" => {
+                    let code = body["booking_ref"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("{key}: the turn returned no booking_ref"))?;
                     let (status, booking) = gateway.get_json(&format!("/v1/bookings/{code}")).await?;
                     if status != 200 {
                         bail!("GET /v1/bookings/{code}: HTTP {status}: {booking}");
                     }
                     if key == "booking" && booking["status"] != *want {
                         bail!("booking {code}: expected status {want}, got {}", booking["status"]);
+                    }
+                    if key == "booking_item" && !subset(want, &booking["item"]) {
+                        bail!("booking {code}: expected the item to include {want}, got {}", booking["item"]);
                     }
                     if key == "booking_date" {
                         let item = &booking["item"];

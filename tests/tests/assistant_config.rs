@@ -30,15 +30,8 @@ async fn the_gateway_refuses_to_start_on_a_broken_config() {
 }
 
 async fn greeting(gateway: &TestGateway) -> String {
-    let created: serde_json::Value = gateway
-        .client
-        .post(gateway.url("/v1/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: serde_json::Value =
+        gateway.client.post(gateway.url("/v1/sessions")).send().await.unwrap().json().await.unwrap();
     created["greeting"].as_str().unwrap().to_string()
 }
 

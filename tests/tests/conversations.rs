@@ -46,7 +46,8 @@ async fn remote_booking_service(now: chrono::DateTime<chrono::Utc>) -> (String, 
     let db = std::env::temp_dir().join(format!("voxbook-remote-{}.db", uuid::Uuid::new_v4().simple()));
     let directory = Arc::new(AirportDirectory::from_proto(voxbook_proto::airports::Airports::shared()));
     let config = BookingConfig::default().with_clock(Arc::new(ManualClock::new(now)));
-    let service = BookingService::connect(&format!("sqlite://{}", db.display()), directory, config).await.expect("service");
+    let service =
+        BookingService::connect(&format!("sqlite://{}", db.display()), directory, config).await.expect("service");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let task = tokio::spawn(async move {

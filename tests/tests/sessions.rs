@@ -78,3 +78,34 @@ async fn sessions_expire_from_redis() {
     assert!((1..=60).contains(&left), "expires in {left}s");
     gateway.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_turns_through_two_gateways_lose_no_update() {
+    // Turns on one session racing through two gateways: the store's
+    // versioned writes decide, the losers redo their turn, and every turn
+    // lands exactly once.
+    let backend = Backend::redis_sqlite();
+    let a = std::sync::Arc::new(TestGateway::start(&backend).await.unwrap());
+    let b = std::sync::Arc::new(TestGateway::start(&backend).await.unwrap());
+    let id = a.session("2030-06-03T09:00:00Z").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let gateway = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move { gateway.turn(&id, "what can you do").await.unwrap().0 }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == 200 || status == 409, "HTTP {status}");
+        ok += u64::from(status == 200);
+    }
+    let (_, view) = a.get_json(&format!("/v1/sessions/{id}")).await.unwrap();
+    assert_eq!(view["turns"].as_u64(), Some(ok), "{view}");
+    assert_eq!(view["history"].as_array().map(|h| h.len() as u64), Some(ok));
+    let mut numbers: Vec<u64> =
+        view["history"].as_array().unwrap().iter().map(|h| h["turn"].as_u64().unwrap()).collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=ok).collect::<Vec<_>>());
+    assert!(ok >= 10, "only {ok} of 12 turns got through");
+}

@@ -86,37 +86,20 @@ impl Problem {
 /// Reads and checks a config file.
 pub fn load_file(path: &Path) -> Result<AssistantSpec, ConfigError> {
     let file = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: file.clone(),
-        source,
-    })?;
+    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
     load_str(&source, &file)
 }
 
 /// Checks a config held in memory; `file` names it in errors.
 pub fn load_str(source: &str, file: &str) -> Result<AssistantSpec, ConfigError> {
-    let invalid = |problems| ConfigError::Invalid {
-        file: file.to_string(),
-        problems,
-    };
+    let invalid = |problems| ConfigError::Invalid { file: file.to_string(), problems };
     let spec: AssistantSpec = serde_yaml_ng::from_str(source).map_err(|e| {
-        let position = e.location().map(|l| Position {
-            line: l.line(),
-            column: l.column(),
-        });
-        invalid(vec![Problem {
-            position,
-            path: String::new(),
-            message: e.to_string(),
-        }])
+        let position = e.location().map(|l| Position { line: l.line(), column: l.column() });
+        invalid(vec![Problem { position, path: String::new(), message: e.to_string() }])
     })?;
     let spans = spans::SpanIndex::build(source);
     let problems = validate::check(&spec, &spans);
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(invalid(problems))
-    }
+    if problems.is_empty() { Ok(spec) } else { Err(invalid(problems)) }
 }
 
 /// The shipped default, checked like any other config.

@@ -34,9 +34,7 @@ impl SpanIndex {
         if parser.load(&mut walker, false).is_err() {
             return SpanIndex::default();
         }
-        SpanIndex {
-            positions: walker.positions,
-        }
+        SpanIndex { positions: walker.positions }
     }
 
     /// The position of `path`, or of its nearest indexed ancestor.
@@ -77,10 +75,7 @@ impl Walker {
     /// parent's pending key or sequence slot. Returns None when the node is
     /// a mapping key rather than a value.
     fn enter_node(&mut self, mark: Marker, is_scalar_key_candidate: Option<&str>) -> Option<String> {
-        let position = Position {
-            line: mark.line(),
-            column: mark.col() + 1,
-        };
+        let position = Position { line: mark.line(), column: mark.col() + 1 };
         match self.stack.last_mut() {
             None => Some(String::new()),
             Some(Frame::Seq { path, next_index }) => {
@@ -104,11 +99,7 @@ impl Walker {
 }
 
 fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
-    }
+    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
 }
 
 impl MarkedEventReceiver for Walker {
@@ -122,17 +113,11 @@ impl MarkedEventReceiver for Walker {
             }
             Event::MappingStart(..) => {
                 let path = self.enter_node(mark, Some("?")).unwrap_or_default();
-                self.stack.push(Frame::Map {
-                    path,
-                    pending_key: None,
-                });
+                self.stack.push(Frame::Map { path, pending_key: None });
             }
             Event::SequenceStart(..) => {
                 let path = self.enter_node(mark, Some("?")).unwrap_or_default();
-                self.stack.push(Frame::Seq {
-                    path,
-                    next_index: 0,
-                });
+                self.stack.push(Frame::Seq { path, next_index: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();

@@ -15,7 +15,8 @@ fn line_of(needle: &str) -> usize {
 
 fn assert_problem(err: &ConfigError, line: usize, words: &str) {
     let shown = err.to_string();
-    let found = err.problems().iter().any(|p| p.position.map(|pos| pos.line) == Some(line) && p.message.contains(words));
+    let found =
+        err.problems().iter().any(|p| p.position.map(|pos| pos.line) == Some(line) && p.message.contains(words));
     assert!(found, "expected a problem at line {line} mentioning {words:?}, got:\n{shown}");
     assert!(shown.contains(&format!("travel.yaml:{line}:")), "{shown}");
 }
@@ -42,7 +43,10 @@ fn unknown_fields_are_rejected() {
 
 #[test]
 fn unknown_slot_type() {
-    let err = broken("    type: party_size\n    prompt: \"How many passengers?\"", "    type: headcount\n    prompt: \"How many passengers?\"");
+    let err = broken(
+        "    type: party_size\n    prompt: \"How many passengers?\"",
+        "    type: headcount\n    prompt: \"How many passengers?\"",
+    );
     assert_problem(&err, line_of("    type: party_size"), "unknown slot type 'headcount'");
 }
 
@@ -60,10 +64,7 @@ fn flow_with_unknown_intent_is_unreachable() {
 
 #[test]
 fn action_without_confirmation_is_refused() {
-    let err = broken(
-        "    confirm: \"I have {booking}. Are you sure you want to cancel it?\"\n",
-        "",
-    );
+    let err = broken("    confirm: \"I have {booking}. Are you sure you want to cancel it?\"\n", "");
     assert!(err.to_string().contains("never act without an explicit yes"), "{err}");
 }
 
@@ -87,9 +88,11 @@ fn flow_missing_a_slot_its_tool_needs() {
 
 #[test]
 fn all_problems_are_reported_at_once() {
-    let source = DEFAULT_ASSISTANT_YAML
-        .replacen("    intent: booking_status", "    intent: nope", 1)
-        .replacen("version: 1", "version: 9", 1);
+    let source = DEFAULT_ASSISTANT_YAML.replacen("    intent: booking_status", "    intent: nope", 1).replacen(
+        "version: 1",
+        "version: 9",
+        1,
+    );
     let err = load_str(&source, "travel.yaml").unwrap_err();
     assert!(err.problems().len() >= 2, "{err}");
 }

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::Problem;
 use super::schema::{AssistantSpec, CONFIG_VERSION, FlowSpec, SlotSpec};
 use super::spans::SpanIndex;
-use super::Problem;
 use crate::extract::tokens::tokenize;
 use crate::template::Template;
 
@@ -97,31 +97,25 @@ impl ActionTool {
 
 /// Intents whose meaning the engine itself implements; every config must
 /// define them (with its own wording).
-pub const SYSTEM_INTENTS: [&str; 7] = [
-    "affirm",
-    "deny",
-    "help",
-    "recap",
-    "start_over",
-    "goodbye",
-    "handoff",
-];
+pub const SYSTEM_INTENTS: [&str; 7] = ["affirm", "deny", "help", "recap", "start_over", "goodbye", "handoff"];
 
 /// Names a template may use besides slot names.
 pub const TEMPLATE_VARIABLES: [&str; 11] = [
-    "assistant", "prompt", "count", "options", "option", "total", "booking_ref", "booking",
-    "status", "changes", "flow",
+    "assistant",
+    "prompt",
+    "count",
+    "options",
+    "option",
+    "total",
+    "booking_ref",
+    "booking",
+    "status",
+    "changes",
+    "flow",
 ];
 
 /// Slots whose values the modify tool accepts, by name.
-const MODIFIABLE_SLOTS: [&str; 6] = [
-    "depart_date",
-    "return_date",
-    "passengers",
-    "check_in",
-    "nights",
-    "guests",
-];
+const MODIFIABLE_SLOTS: [&str; 6] = ["depart_date", "return_date", "passengers", "check_in", "nights", "guests"];
 
 struct Checker<'a> {
     spec: &'a AssistantSpec,
@@ -132,11 +126,7 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         let path = path.into();
-        self.problems.push(Problem {
-            position: self.spans.find(&path),
-            path,
-            message: message.into(),
-        });
+        self.problems.push(Problem { position: self.spans.find(&path), path, message: message.into() });
     }
 
     fn template(&mut self, path: String, source: &str) {
@@ -148,7 +138,10 @@ impl Checker<'_> {
                     if !known {
                         self.problem(
                             path.clone(),
-                            format!("template uses '{{{name}}}', which is neither a slot nor one of: {}", TEMPLATE_VARIABLES.join(", ")),
+                            format!(
+                                "template uses '{{{name}}}', which is neither a slot nor one of: {}",
+                                TEMPLATE_VARIABLES.join(", ")
+                            ),
                         );
                     }
                 }
@@ -167,13 +160,12 @@ impl Checker<'_> {
 }
 
 pub fn check(spec: &AssistantSpec, spans: &SpanIndex) -> Vec<Problem> {
-    let mut c = Checker {
-        spec,
-        spans,
-        problems: Vec::new(),
-    };
+    let mut c = Checker { spec, spans, problems: Vec::new() };
     if spec.version != CONFIG_VERSION {
-        c.problem("version", format!("unsupported version {} (this build reads version {CONFIG_VERSION})", spec.version));
+        c.problem(
+            "version",
+            format!("unsupported version {} (this build reads version {CONFIG_VERSION})", spec.version),
+        );
     }
     check_settings(&mut c);
     c.template("greeting".into(), &spec.greeting);
@@ -298,7 +290,10 @@ fn check_slot(c: &mut Checker, name: &str, slot: &SlotSpec) {
             _ => false,
         };
         if !ok {
-            c.problem(format!("{path}.default"), format!("'{default}' is not a valid default for a {} slot", slot.kind));
+            c.problem(
+                format!("{path}.default"),
+                format!("'{default}' is not a valid default for a {} slot", slot.kind),
+            );
         }
     }
     if (slot.min.is_some() || slot.max.is_some()) && !kind.is_count() {
@@ -312,9 +307,7 @@ fn check_slot(c: &mut Checker, name: &str, slot: &SlotSpec) {
     if let Some(other) = &slot.not_before {
         if kind != SlotKind::Date {
             c.problem(format!("{path}.not_before"), "only date slots take not_before");
-        } else if c.slot_ref(format!("{path}.not_before"), other)
-            && c.spec.slots[other].kind != "date"
-        {
+        } else if c.slot_ref(format!("{path}.not_before"), other) && c.spec.slots[other].kind != "date" {
             c.problem(format!("{path}.not_before"), format!("'{other}' is not a date slot"));
         }
     }
@@ -340,7 +333,10 @@ fn check_slot(c: &mut Checker, name: &str, slot: &SlotSpec) {
 fn check_intents(c: &mut Checker) {
     for system in SYSTEM_INTENTS {
         if !c.spec.intents.contains_key(system) {
-            c.problem("intents", format!("missing the system intent '{system}' (required: {})", SYSTEM_INTENTS.join(", ")));
+            c.problem(
+                "intents",
+                format!("missing the system intent '{system}' (required: {})", SYSTEM_INTENTS.join(", ")),
+            );
         }
     }
     let mut example_owner: BTreeMap<String, String> = BTreeMap::new();
@@ -389,7 +385,8 @@ fn check_flow(c: &mut Checker, name: &str, flow: &FlowSpec) {
     } else if SYSTEM_INTENTS.contains(&flow.intent.as_str()) {
         c.problem(format!("{path}.intent"), format!("'{}' is a system intent and cannot start a flow", flow.intent));
     }
-    let others = c.spec.flows.iter().filter(|(n, f)| *n != name && f.intent == flow.intent).map(|(n, _)| n.clone()).next();
+    let others =
+        c.spec.flows.iter().filter(|(n, f)| *n != name && f.intent == flow.intent).map(|(n, _)| n.clone()).next();
     if let Some(other) = others {
         c.problem(format!("{path}.intent"), format!("intent '{}' also starts flow '{other}'", flow.intent));
     }
@@ -402,7 +399,10 @@ fn check_flow(c: &mut Checker, name: &str, flow: &FlowSpec) {
     let lookup = flow.lookup.as_ref().and_then(|l| {
         let tool = LookupTool::parse(&l.tool);
         if tool.is_none() {
-            c.problem(format!("{path}.lookup.tool"), format!("unknown lookup tool '{}' (known: search_flights, search_hotels, get_booking)", l.tool));
+            c.problem(
+                format!("{path}.lookup.tool"),
+                format!("unknown lookup tool '{}' (known: search_flights, search_hotels, get_booking)", l.tool),
+            );
         }
         tool
     });
@@ -417,26 +417,41 @@ fn check_flow(c: &mut Checker, name: &str, flow: &FlowSpec) {
     if let Some(tool) = lookup {
         for needed in tool.required_slots() {
             if !flow.slots.iter().any(|s| s == needed) {
-                c.problem(format!("{path}.slots"), format!("lookup tool '{}' needs the slot '{needed}'", flow.lookup.as_ref().map(|l| l.tool.as_str()).unwrap_or("")));
+                c.problem(
+                    format!("{path}.slots"),
+                    format!(
+                        "lookup tool '{}' needs the slot '{needed}'",
+                        flow.lookup.as_ref().map(|l| l.tool.as_str()).unwrap_or("")
+                    ),
+                );
             }
         }
     }
     let action = flow.action.as_ref().and_then(|a| {
         let tool = ActionTool::parse(a);
         if tool.is_none() {
-            c.problem(format!("{path}.action"), format!("unknown action '{a}' (known: book, modify_booking, cancel_booking)"));
+            c.problem(
+                format!("{path}.action"),
+                format!("unknown action '{a}' (known: book, modify_booking, cancel_booking)"),
+            );
         }
         tool
     });
     if flow.action.is_some() && flow.confirm.is_none() {
-        c.problem(format!("{path}.confirm"), "a flow with an action must confirm it first (never act without an explicit yes)");
+        c.problem(
+            format!("{path}.confirm"),
+            "a flow with an action must confirm it first (never act without an explicit yes)",
+        );
     }
     if flow.confirm.is_some() && flow.action.is_none() {
         c.problem(format!("{path}.confirm"), "a confirmation without an action confirms nothing");
     }
     match action {
         Some(ActionTool::Book) if !matches!(lookup, Some(LookupTool::SearchFlights | LookupTool::SearchHotels)) => {
-            c.problem(format!("{path}.action"), "'book' needs a search lookup (search_flights or search_hotels) to offer options");
+            c.problem(
+                format!("{path}.action"),
+                "'book' needs a search lookup (search_flights or search_hotels) to offer options",
+            );
         }
         Some(ActionTool::ModifyBooking | ActionTool::CancelBooking) if lookup != Some(LookupTool::GetBooking) => {
             c.problem(format!("{path}.action"), "changing or cancelling needs the get_booking lookup first");
@@ -452,7 +467,10 @@ fn check_flow(c: &mut Checker, name: &str, flow: &FlowSpec) {
         }
         for (i, slot) in changes.slots.iter().enumerate() {
             if c.slot_ref(format!("{path}.changes.slots[{i}]"), slot) && !MODIFIABLE_SLOTS.contains(&slot.as_str()) {
-                c.problem(format!("{path}.changes.slots[{i}]"), format!("the modify tool cannot change '{slot}' (it can change: {})", MODIFIABLE_SLOTS.join(", ")));
+                c.problem(
+                    format!("{path}.changes.slots[{i}]"),
+                    format!("the modify tool cannot change '{slot}' (it can change: {})", MODIFIABLE_SLOTS.join(", ")),
+                );
             }
         }
         c.template(format!("{path}.changes.prompt"), &changes.prompt);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use voxbook_proto::booking::{
-    BookRequest, BookedItem, Booking, BookingStatus, CancelRequest, Cabin, FlightSearch, HoldRequest, HotelSearch,
+    BookRequest, BookedItem, Booking, BookingStatus, Cabin, CancelRequest, FlightSearch, HoldRequest, HotelSearch,
     ModifyRequest,
 };
 
@@ -76,7 +76,14 @@ fn change_label(slot: &str) -> String {
 }
 
 impl Engine {
-    pub(super) async fn start_flow(&self, a: &Assistant, state: &mut SessionState, name: &str, u: &Understanding, turn: &mut Turn) {
+    pub(super) async fn start_flow(
+        &self,
+        a: &Assistant,
+        state: &mut SessionState,
+        name: &str,
+        u: &Understanding,
+        turn: &mut Turn,
+    ) {
         let Some(def) = a.flow(name).cloned() else { return };
         let mut flow = FlowState {
             name: def.name.clone(),
@@ -92,7 +99,8 @@ impl Engine {
             last_prompt: String::new(),
         };
         let slots = applicable_slots(&def, &flow);
-        let ctx = SlotContext { slots: &slots, filled: &flow.slots, filled_order: &[], awaiting: None, correction: false };
+        let ctx =
+            SlotContext { slots: &slots, filled: &flow.slots, filled_order: &[], awaiting: None, correction: false };
         let assignments = assign(a, &u.words, &u.entities, &ctx);
         let outcome = if self.apply(a, &def, &mut flow, assignments, turn).await {
             Outcome::Continue
@@ -102,7 +110,13 @@ impl Engine {
         self.settle(a, state, flow, outcome, turn);
     }
 
-    pub(super) async fn continue_flow(&self, a: &Assistant, state: &mut SessionState, u: &Understanding, turn: &mut Turn) {
+    pub(super) async fn continue_flow(
+        &self,
+        a: &Assistant,
+        state: &mut SessionState,
+        u: &Understanding,
+        turn: &mut Turn,
+    ) {
         let Some(mut flow) = state.flow.take() else { return };
         let Some(def) = a.flow(&flow.name).cloned() else { return };
         let threshold = a.settings.intent_threshold;
@@ -169,7 +183,14 @@ impl Engine {
     }
 
     /// Puts a flow back, or closes it and resumes a suspended one.
-    pub(super) fn settle(&self, a: &Assistant, state: &mut SessionState, flow: FlowState, outcome: Outcome, turn: &mut Turn) {
+    pub(super) fn settle(
+        &self,
+        a: &Assistant,
+        state: &mut SessionState,
+        flow: FlowState,
+        outcome: Outcome,
+        turn: &mut Turn,
+    ) {
         match outcome {
             Outcome::Continue if !state.ended => state.flow = Some(flow),
             _ => {
@@ -186,7 +207,13 @@ impl Engine {
         }
     }
 
-    fn flow_not_understood(&self, a: &Assistant, state: &mut SessionState, flow: &FlowState, turn: &mut Turn) -> Outcome {
+    fn flow_not_understood(
+        &self,
+        a: &Assistant,
+        state: &mut SessionState,
+        flow: &FlowState,
+        turn: &mut Turn,
+    ) -> Outcome {
         turn.understood = false;
         state.failures += 1;
         if state.failures >= a.settings.max_failures {
@@ -230,7 +257,14 @@ impl Engine {
 
     /// Applies slot values, checking each. Returns true when one was
     /// rejected (its reason and the slot's question were said).
-    async fn apply(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, mut assignments: Vec<Assignment>, turn: &mut Turn) -> bool {
+    async fn apply(
+        &self,
+        a: &Assistant,
+        def: &FlowDef,
+        flow: &mut FlowState,
+        mut assignments: Vec<Assignment>,
+        turn: &mut Turn,
+    ) -> bool {
         // Earlier slots first, so "return after departure" sees this turn's departure.
         let order = def.all_slots();
         assignments.sort_by_key(|x| order.iter().position(|s| *s == x.slot).unwrap_or(usize::MAX));
@@ -292,8 +326,9 @@ impl Engine {
 
     /// A slot changed: whatever was derived from it is stale.
     async fn invalidate(&self, def: &FlowDef, flow: &mut FlowState, slot: &str, turn: &mut Turn) {
-        let feeds_search = matches!(def.lookup.as_ref().map(|l| l.tool), Some(LookupTool::SearchFlights | LookupTool::SearchHotels))
-            && def.slots.iter().any(|s| s == slot);
+        let feeds_search =
+            matches!(def.lookup.as_ref().map(|l| l.tool), Some(LookupTool::SearchFlights | LookupTool::SearchHotels))
+                && def.slots.iter().any(|s| s == slot);
         if feeds_search {
             flow.options.clear();
             flow.chosen = None;
@@ -412,7 +447,8 @@ impl Engine {
                     flow.chosen = flow.options.first().cloned();
                 } else {
                     flow.stage = Stage::ChoosingOption;
-                    let present = def.lookup.as_ref().and_then(|l| l.present.clone()).unwrap_or_else(|| "{options}".into());
+                    let present =
+                        def.lookup.as_ref().and_then(|l| l.present.clone()).unwrap_or_else(|| "{options}".into());
                     let text = render(&present, &self.values(a, def, flow, turn));
                     return self.prompt(flow, Some("option"), text, turn);
                 }
@@ -454,7 +490,13 @@ impl Engine {
         Outcome::Continue
     }
 
-    async fn lookup_booking(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Result<(), Outcome> {
+    async fn lookup_booking(
+        &self,
+        a: &Assistant,
+        def: &FlowDef,
+        flow: &mut FlowState,
+        turn: &mut Turn,
+    ) -> Result<(), Outcome> {
         let Some(code) = flow.slots.get("booking_ref").and_then(SlotValue::as_text).map(str::to_string) else {
             return Err(Outcome::Continue);
         };
@@ -493,7 +535,8 @@ impl Engine {
 
     async fn search(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Result<(), Outcome> {
         let slots = &flow.slots;
-        let code = |name: &str| slots.get(name).and_then(SlotValue::as_place).map(|p| p.code.clone()).unwrap_or_default();
+        let code =
+            |name: &str| slots.get(name).and_then(SlotValue::as_place).map(|p| p.code.clone()).unwrap_or_default();
         let count = |name: &str| slots.get(name).and_then(SlotValue::as_count).unwrap_or(1);
         let result = match def.lookup.as_ref().map(|l| l.tool) {
             Some(LookupTool::SearchFlights) => {
@@ -535,7 +578,11 @@ impl Engine {
                 Ok(())
             }
             Ok(_) | Err(ToolError::Rejected { .. }) => {
-                let none = def.lookup.as_ref().and_then(|l| l.none.clone()).unwrap_or_else(|| a.messages.no_options_left.clone());
+                let none = def
+                    .lookup
+                    .as_ref()
+                    .and_then(|l| l.none.clone())
+                    .unwrap_or_else(|| a.messages.no_options_left.clone());
                 let text = render(&none, &self.values(a, def, flow, turn));
                 // "How about the fourteenth?" should land on the first date.
                 let date_slot = def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
@@ -569,7 +616,8 @@ impl Engine {
                 if flow.options.is_empty() {
                     let text = render(&a.messages.no_options_left, &no_values());
                     flow.stage = Stage::Filling;
-                    let date_slot = def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
+                    let date_slot =
+                        def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
                     return Err(self.prompt(flow, date_slot.as_deref(), text, turn));
                 }
                 flow.stage = Stage::ChoosingOption;
@@ -697,7 +745,8 @@ impl Engine {
                         flow.hold_ref = None;
                         flow.options.retain(|o| Some(o.offer_id()) != chosen.as_ref().map(Offer::offer_id));
                         flow.stage = Stage::ChoosingOption;
-                        let values = HashMap::from([("status", message), ("prompt", speech::option_list(&flow.options))]);
+                        let values =
+                            HashMap::from([("status", message), ("prompt", speech::option_list(&flow.options))]);
                         let text = render(&a.messages.action_failed, &values);
                         self.prompt(flow, Some("option"), text, turn)
                     }
@@ -707,8 +756,15 @@ impl Engine {
                             flow.filled_order.retain(|s| *s != slot);
                         }
                         flow.stage = Stage::Filling;
-                        let prompt = def.changes.as_ref().map(|(_, p)| render(p, &self.values(a, def, flow, turn))).unwrap_or_default();
-                        let text = render(&a.messages.action_failed, &HashMap::from([("status", message), ("prompt", prompt.clone())]));
+                        let prompt = def
+                            .changes
+                            .as_ref()
+                            .map(|(_, p)| render(p, &self.values(a, def, flow, turn)))
+                            .unwrap_or_default();
+                        let text = render(
+                            &a.messages.action_failed,
+                            &HashMap::from([("status", message), ("prompt", prompt.clone())]),
+                        );
                         turn.say(text);
                         flow.awaiting = Some("changes".into());
                         flow.last_prompt = prompt;
@@ -716,7 +772,10 @@ impl Engine {
                     }
                     _ => {
                         let prompt = render(&a.messages.anything_else, &no_values());
-                        turn.say(render(&a.messages.action_failed, &HashMap::from([("status", message), ("prompt", prompt)])));
+                        turn.say(render(
+                            &a.messages.action_failed,
+                            &HashMap::from([("status", message), ("prompt", prompt)]),
+                        ));
                         Outcome::Dropped
                     }
                 }
@@ -754,7 +813,8 @@ fn applicable_slots(def: &FlowDef, flow: &FlowState) -> Vec<String> {
             Some(_) => Some(&HOTEL_CHANGES),
             None => None,
         };
-        let one_way = matches!(flow.booking.as_ref().map(|b| &b.item), Some(BookedItem::Flight(f)) if f.inbound.is_none());
+        let one_way =
+            matches!(flow.booking.as_ref().map(|b| &b.item), Some(BookedItem::Flight(f)) if f.inbound.is_none());
         slots.extend(
             changes
                 .iter()

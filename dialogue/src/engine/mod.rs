@@ -18,6 +18,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::Value;
 use voxbook_proto::api::{IntentOut, ToolCallOut, TurnResponse};
 
+use tracing::Instrument;
+
 use crate::assistant::Assistant;
 use crate::nlu::entities::RefMode;
 use crate::nlu::{self, Hints, Understanding};
@@ -83,7 +85,13 @@ impl Engine {
 
     /// Handles one utterance. `wall` is the wall clock; the session's own
     /// clock (fixed in tests and replays) decides what "tomorrow" means.
-    pub async fn turn(&self, assistant: &Assistant, state: &mut SessionState, text: &str, wall: DateTime<FixedOffset>) -> TurnResponse {
+    pub async fn turn(
+        &self,
+        assistant: &Assistant,
+        state: &mut SessionState,
+        text: &str,
+        wall: DateTime<FixedOffset>,
+    ) -> TurnResponse {
         if state.ended {
             // A conversation that ended starts afresh on the next turn.
             state.flow = None;
@@ -93,8 +101,8 @@ impl Engine {
         }
         state.turns += 1;
         let today = state.now(wall).date_naive();
-        let span = tracing::info_span!("dialogue", session_id = %state.id, turn = state.turns, flow = tracing::field::Empty, intent = tracing::field::Empty);
-        let _enter = span.enter();
+        // One span per turn; tool calls are its children.
+        let span = tracing::info_span!("turn", session_id = %state.id, turn = state.turns, flow = tracing::field::Empty, intent = tracing::field::Empty);
 
         let (ref_mode, options_offered) = match &state.flow {
             Some(f) if f.awaiting.as_deref() == Some("booking_ref") => (RefMode::Expected, false),
@@ -105,7 +113,7 @@ impl Engine {
         let threshold = assistant.settings.intent_threshold;
         let intent = match u.top(threshold) {
             Some((name, confidence)) => IntentOut { name: name.to_string(), confidence },
-            None if !u.entities.is_empty() => IntentOut { name: nlu::INFORM.into(), confidence: 1.0 },
+            None if u.has_values() => IntentOut { name: nlu::INFORM.into(), confidence: 1.0 },
             None if u.pick.is_some() => IntentOut { name: nlu::CHOOSE_OPTION.into(), confidence: 1.0 },
             None => IntentOut { name: nlu::UNKNOWN.into(), confidence: 0.0 },
         };
@@ -123,7 +131,7 @@ impl Engine {
             slots: BTreeMap::new(),
             understood: true,
         };
-        self.dispatch(assistant, state, &u, &mut turn).await;
+        self.dispatch(assistant, state, &u, &mut turn).instrument(span.clone()).await;
         if turn.understood {
             state.failures = 0;
         }
@@ -208,10 +216,8 @@ impl Engine {
 
         // A different flow asked for with pattern-level confidence
         // interrupts the current one (a digression suspends it instead).
-        let requested = top
-            .as_ref()
-            .filter(|(_, score)| *score >= 0.8)
-            .and_then(|(name, _)| assistant.flow_for_intent(name));
+        let requested =
+            top.as_ref().filter(|(_, score)| *score >= 0.8).and_then(|(name, _)| assistant.flow_for_intent(name));
         if let Some(current) = state.flow.as_ref()
             && assistant.flow(&current.name).is_none()
         {
@@ -219,7 +225,9 @@ impl Engine {
             state.flow = None;
         }
         match (state.flow.as_ref(), requested) {
-            (Some(current), Some(next)) if current.name != next.name && !in_confirmation_yes(u, threshold, in_confirmation) => {
+            (Some(current), Some(next))
+                if current.name != next.name && !in_confirmation_yes(u, threshold, in_confirmation) =>
+            {
                 if next.digression {
                     if let Some(current) = state.flow.take() {
                         state.suspended.push(current);

@@ -145,10 +145,7 @@ pub fn find_counts(words: &[String], nouns: &[&str]) -> Vec<Found<u32>> {
 pub fn find_party_size(words: &[String]) -> Vec<Found<u32>> {
     let mut found = find_counts(words, PEOPLE_NOUNS);
     for i in 0..words.len() {
-        if let Some(f) = group_of_at(words, i)
-            .or_else(|| solo_at(words, i))
-            .or_else(|| companions_at(words, i))
-        {
+        if let Some(f) = group_of_at(words, i).or_else(|| solo_at(words, i)).or_else(|| companions_at(words, i)) {
             found.push(f);
         }
     }
@@ -157,11 +154,7 @@ pub fn find_party_size(words: &[String]) -> Vec<Found<u32>> {
 
 /// "party of six", "a group of 4", "a family of four".
 fn group_of_at(words: &[String], i: usize) -> Option<Found<u32>> {
-    let j = if matches!(word(words, i), "a" | "an") {
-        i + 1
-    } else {
-        i
-    };
+    let j = if matches!(word(words, i), "a" | "an") { i + 1 } else { i };
     if !matches!(word(words, j), "party" | "group" | "family") || word(words, j + 1) != "of" {
         return None;
     }
@@ -201,18 +194,12 @@ fn companions_at(words: &[String], i: usize) -> Option<Found<u32>> {
             return Some(Found::new(3, i, k + 1));
         }
         let n = cardinal_at(words, k)?;
-        if COMPANIONS_PLURAL.contains(&word(words, n.span.end))
-            || COMPANIONS.contains(&word(words, n.span.end))
-        {
+        if COMPANIONS_PLURAL.contains(&word(words, n.span.end)) || COMPANIONS.contains(&word(words, n.span.end)) {
             return Some(Found::new(n.value.checked_add(1)?, i, n.span.end + 1));
         }
         return None;
     }
-    if w(0) == "my"
-        && COMPANIONS.contains(&w(1))
-        && w(2) == "and"
-        && matches!(w(3), "i" | "me" | "myself")
-    {
+    if w(0) == "my" && COMPANIONS.contains(&w(1)) && w(2) == "and" && matches!(w(3), "i" | "me" | "myself") {
         return Some(Found::new(2, i, i + 4));
     }
     None
@@ -220,27 +207,12 @@ fn companions_at(words: &[String], i: usize) -> Option<Found<u32>> {
 
 /// Words after "night(s)" that make it an adjective ("a night flight").
 fn night_is_adjective(next: &str) -> bool {
-    matches!(
-        next,
-        "flight"
-            | "flights"
-            | "train"
-            | "trains"
-            | "bus"
-            | "shift"
-            | "time"
-            | "club"
-            | "out"
-            | "owl"
-    )
+    matches!(next, "flight" | "flights" | "train" | "trains" | "bus" | "shift" | "time" | "club" | "out" | "owl")
 }
 
 /// Words before a number of weeks that make it a date or a rate.
 fn week_blocked_before(prev: &str) -> bool {
-    matches!(
-        prev,
-        "in" | "within" | "next" | "this" | "last" | "per" | "every" | "each" | "than"
-    )
+    matches!(prev, "in" | "within" | "next" | "this" | "last" | "per" | "every" | "each" | "than")
 }
 
 /// Words after "week(s)" that make it a date ("a week from today").
@@ -269,10 +241,7 @@ fn week_blocked_after(next: &str) -> bool {
 }
 
 fn is_weekday(w: &str) -> bool {
-    matches!(
-        w,
-        "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday"
-    )
+    matches!(w, "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday")
 }
 
 /// Lengths of stay in nights (see the module doc), left to right,
@@ -296,14 +265,7 @@ fn nights_at(words: &[String], i: usize) -> Option<Found<u32>> {
     let prev = if i == 0 { "" } else { word(words, i - 1) };
     // "a couple of nights", "a couple nights".
     let (n, after) = if word(words, i) == "a" && word(words, i + 1) == "couple" {
-        (
-            2,
-            if word(words, i + 2) == "of" {
-                i + 3
-            } else {
-                i + 2
-            },
-        )
+        (2, if word(words, i + 2) == "of" { i + 3 } else { i + 2 })
     } else {
         count_at(words, i).filter(|&(n, _)| n > 0)?
     };
@@ -333,10 +295,7 @@ mod tests {
     use crate::extract::test_util::w;
 
     fn spans(found: &[Found<u32>], words: &[String]) -> Vec<(u32, String)> {
-        found
-            .iter()
-            .map(|f| (f.value, words[f.span.start..f.span.end].join(" ")))
-            .collect()
+        found.iter().map(|f| (f.value, words[f.span.start..f.span.end].join(" "))).collect()
     }
 
     fn counts(text: &str, nouns: &[&str]) -> Vec<(u32, String)> {
@@ -361,38 +320,17 @@ mod tests {
     #[test]
     fn counts_with_nouns() {
         assert_eq!(counts("two adults", PEOPLE_NOUNS), vec![p(2, "two adults")]);
-        assert_eq!(
-            counts("3 passengers", PEOPLE_NOUNS),
-            vec![p(3, "3 passengers")]
-        );
-        assert_eq!(
-            counts("for four people", PEOPLE_NOUNS),
-            vec![p(4, "four people")]
-        );
-        assert_eq!(
-            counts("twenty one guests", PEOPLE_NOUNS),
-            vec![p(21, "twenty one guests")]
-        );
-        assert_eq!(
-            counts("the two of us", PEOPLE_NOUNS),
-            vec![p(2, "two of us")]
-        );
+        assert_eq!(counts("3 passengers", PEOPLE_NOUNS), vec![p(3, "3 passengers")]);
+        assert_eq!(counts("for four people", PEOPLE_NOUNS), vec![p(4, "four people")]);
+        assert_eq!(counts("twenty one guests", PEOPLE_NOUNS), vec![p(21, "twenty one guests")]);
+        assert_eq!(counts("the two of us", PEOPLE_NOUNS), vec![p(2, "two of us")]);
         assert_eq!(counts("one adult", PEOPLE_NOUNS), vec![p(1, "one adult")]);
         assert_eq!(counts("an adult", PEOPLE_NOUNS), vec![p(1, "an adult")]);
         let kids = ["child", "children", "kid", "kids"];
-        assert_eq!(
-            counts("two adults and a child", &kids),
-            vec![p(1, "a child")]
-        );
+        assert_eq!(counts("two adults and a child", &kids), vec![p(1, "a child")]);
         assert_eq!(counts("no children", &kids), vec![p(0, "no children")]);
-        assert_eq!(
-            counts("two adults and three kids", &kids),
-            vec![p(3, "three kids")]
-        );
-        assert_eq!(
-            counts("two rooms", &["room", "rooms"]),
-            vec![p(2, "two rooms")]
-        );
+        assert_eq!(counts("two adults and three kids", &kids), vec![p(3, "three kids")]);
+        assert_eq!(counts("two rooms", &["room", "rooms"]), vec![p(2, "two rooms")]);
     }
 
     #[test]
@@ -408,10 +346,7 @@ mod tests {
     #[test]
     fn party_phrases() {
         assert_eq!(party("party of six"), vec![p(6, "party of six")]);
-        assert_eq!(
-            party("we are a family of four"),
-            vec![p(4, "a family of four")]
-        );
+        assert_eq!(party("we are a family of four"), vec![p(4, "a family of four")]);
         assert_eq!(party("a group of 12"), vec![p(12, "a group of 12")]);
         assert_eq!(party("just me"), vec![p(1, "just me")]);
         assert_eq!(party("only me"), vec![p(1, "only me")]);
@@ -423,10 +358,7 @@ mod tests {
         assert_eq!(party("me and my husband"), vec![p(2, "me and my husband")]);
         assert_eq!(party("me and my partner"), vec![p(2, "me and my partner")]);
         assert_eq!(party("me and my friend"), vec![p(2, "me and my friend")]);
-        assert_eq!(
-            party("me and my two kids"),
-            vec![p(3, "me and my two kids")]
-        );
+        assert_eq!(party("me and my two kids"), vec![p(3, "me and my two kids")]);
         assert_eq!(party("me and my parents"), vec![p(3, "me and my parents")]);
         assert_eq!(party("my wife and i"), vec![p(2, "my wife and i")]);
         assert_eq!(party("me plus two"), vec![p(3, "me plus two")]);
@@ -444,10 +376,7 @@ mod tests {
         assert_eq!(nights("for a week"), vec![p(7, "a week")]);
         assert_eq!(nights("two weeks"), vec![p(14, "two weeks")]);
         assert_eq!(nights("a fortnight"), vec![p(14, "a fortnight")]);
-        assert_eq!(
-            nights("a couple of nights"),
-            vec![p(2, "a couple of nights")]
-        );
+        assert_eq!(nights("a couple of nights"), vec![p(2, "a couple of nights")]);
         assert_eq!(nights("for five days"), vec![p(5, "five days")]);
         assert_eq!(nights("stay 5 days"), vec![p(5, "5 days")]);
         assert_eq!(nights("ten nights"), vec![p(10, "ten nights")]);
@@ -472,42 +401,23 @@ mod tests {
     #[test]
     fn realistic_utterances() {
         let words = w("i want to fly from london to paris on the twelfth of june for two adults");
-        assert_eq!(
-            spans(&find_party_size(&words), &words),
-            vec![p(2, "two adults")]
-        );
+        assert_eq!(spans(&find_party_size(&words), &words), vec![p(2, "two adults")]);
         assert_eq!(find_nights(&words), vec![]);
         let words = w("book me a hotel in barcelona for three nights from next friday");
-        assert_eq!(
-            spans(&find_nights(&words), &words),
-            vec![p(3, "three nights")]
-        );
+        assert_eq!(spans(&find_nights(&words), &words), vec![p(3, "three nights")]);
         assert_eq!(find_party_size(&words), vec![]);
         let words = w("two adults on the fifth");
         let found = find_party_size(&words);
-        assert_eq!(
-            (found[0].value, found[0].span.start, found[0].span.end),
-            (2, 0, 2)
-        );
+        assert_eq!((found[0].value, found[0].span.start, found[0].span.end), (2, 0, 2));
         assert_eq!(party("change it to the fourteenth"), vec![]);
-        assert_eq!(
-            party("my booking reference is victor x-ray seven kilo two papa"),
-            vec![]
-        );
+        assert_eq!(party("my booking reference is victor x-ray seven kilo two papa"), vec![]);
     }
 
     #[test]
     fn odd_input_never_panics() {
-        for text in [
-            "",
-            "🙂",
-            "99999999999999999999 people",
-            "me plus 9999",
-            "9999 weeks",
-            "a",
-            "me and my",
-            "party of",
-        ] {
+        for text in
+            ["", "🙂", "99999999999999999999 people", "me plus 9999", "9999 weeks", "a", "me and my", "party of"]
+        {
             let words = w(text);
             let _ = find_counts(&words, PEOPLE_NOUNS);
             let _ = find_party_size(&words);

@@ -89,13 +89,10 @@ fn date_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, u
         numeric_at(words, i, today),
     ];
     // Longest wins; among equals, the first listed.
-    candidates
-        .into_iter()
-        .flatten()
-        .fold(None, |best: Option<(NaiveDate, usize)>, c| match best {
-            Some(b) if b.1 >= c.1 => Some(b),
-            _ => Some(c),
-        })
+    candidates.into_iter().flatten().fold(None, |best: Option<(NaiveDate, usize)>, c| match best {
+        Some(b) if b.1 >= c.1 => Some(b),
+        _ => Some(c),
+    })
 }
 
 fn add_days(date: NaiveDate, days: i64) -> Option<NaiveDate> {
@@ -107,20 +104,14 @@ fn relative_word_at(words: &[String], i: usize, today: NaiveDate) -> Option<(Nai
     match word(words, i) {
         "today" | "tonight" => Some((today, i + 1)),
         "tomorrow" | "tomorrows" => Some((add_days(today, 1)?, i + 1)),
-        "this" if matches!(word(words, i + 1), "morning" | "afternoon" | "evening") => {
-            Some((today, i + 2))
-        }
+        "this" if matches!(word(words, i + 1), "morning" | "afternoon" | "evening") => Some((today, i + 2)),
         "the" if word(words, i + 1) == "day" => day_after_tomorrow_at(words, i + 1, today),
         "day" => day_after_tomorrow_at(words, i, today),
         _ => None,
     }
 }
 
-fn day_after_tomorrow_at(
-    words: &[String],
-    i: usize,
-    today: NaiveDate,
-) -> Option<(NaiveDate, usize)> {
+fn day_after_tomorrow_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
     (word(words, i) == "day" && word(words, i + 1) == "after" && word(words, i + 2) == "tomorrow")
         .then(|| add_days(today, 2).map(|d| (d, i + 3)))
         .flatten()
@@ -197,9 +188,8 @@ fn weekday_value(w: &str) -> Option<Weekday> {
 
 /// Days from `today` to the next `target`, 0 allowed when `inclusive`.
 fn days_until(today: NaiveDate, target: Weekday, inclusive: bool) -> i64 {
-    let diff = (i64::from(target.num_days_from_monday())
-        - i64::from(today.weekday().num_days_from_monday()))
-    .rem_euclid(7);
+    let diff =
+        (i64::from(target.num_days_from_monday()) - i64::from(today.weekday().num_days_from_monday())).rem_euclid(7);
     if diff == 0 && !inclusive { 7 } else { diff }
 }
 
@@ -245,10 +235,7 @@ fn weekday_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate
 pub(crate) fn is_date_word(w: &str) -> bool {
     month_value(w).is_some()
         || weekday_value(w).is_some()
-        || matches!(
-            w,
-            "today" | "tonight" | "tomorrow" | "yesterday" | "weekend" | "fortnight"
-        )
+        || matches!(w, "today" | "tonight" | "tomorrow" | "yesterday" | "weekend" | "fortnight")
 }
 
 /// Month names and their usual short forms.
@@ -309,28 +296,19 @@ fn year_at(words: &[String], i: usize) -> Option<(i32, usize)> {
     }
     if w == "two" && word(words, i + 1) == "thousand" {
         let f = cardinal_at(words, i)?;
-        return (2000..=2099)
-            .contains(&f.value)
-            .then_some((f.value as i32, f.span.end));
+        return (2000..=2099).contains(&f.value).then_some((f.value as i32, f.span.end));
     }
     None
 }
 
 /// Resolves day and month with an optional explicit year. Without a year:
 /// the next occurrence on or after today.
-fn resolve_day_month(
-    today: NaiveDate,
-    month: u32,
-    day: u32,
-    year: Option<i32>,
-) -> Option<NaiveDate> {
+fn resolve_day_month(today: NaiveDate, month: u32, day: u32, year: Option<i32>) -> Option<NaiveDate> {
     if let Some(y) = year {
         return NaiveDate::from_ymd_opt(y, month, day);
     }
     // Eight years always contain a leap year (Feb 29) and an ordinary one.
-    (today.year()..=today.year() + 8)
-        .filter_map(|y| NaiveDate::from_ymd_opt(y, month, day))
-        .find(|d| *d >= today)
+    (today.year()..=today.year() + 8).filter_map(|y| NaiveDate::from_ymd_opt(y, month, day)).find(|d| *d >= today)
 }
 
 /// An optional year after a day and month, at `i`.
@@ -353,37 +331,19 @@ struct DayMonth {
 fn day_month_shape(words: &[String], i: usize) -> Option<DayMonth> {
     let j = if word(words, i) == "the" { i + 1 } else { i };
     let (day, after_day) = day_number_at(words, j)?;
-    let m_at = if word(words, after_day) == "of" {
-        after_day + 1
-    } else {
-        after_day
-    };
+    let m_at = if word(words, after_day) == "of" { after_day + 1 } else { after_day };
     let month = month_value(word(words, m_at))?;
     let (year, end) = optional_year(words, m_at + 1);
-    Some(DayMonth {
-        day,
-        month,
-        year,
-        end,
-    })
+    Some(DayMonth { day, month, year, end })
 }
 
 /// "june twelfth", "june the 12th", "june 12", "june twelve [year]".
 fn month_day_shape(words: &[String], i: usize) -> Option<DayMonth> {
     let month = month_value(word(words, i))?;
-    let j = if word(words, i + 1) == "the" {
-        i + 2
-    } else {
-        i + 1
-    };
+    let j = if word(words, i + 1) == "the" { i + 2 } else { i + 1 };
     let (day, after_day) = day_number_at(words, j)?;
     let (year, end) = optional_year(words, after_day);
-    Some(DayMonth {
-        day,
-        month,
-        year,
-        end,
-    })
+    Some(DayMonth { day, month, year, end })
 }
 
 fn resolve_shape(shape: Option<DayMonth>, today: NaiveDate) -> Option<(NaiveDate, usize)> {
@@ -403,11 +363,7 @@ fn month_day_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDa
 /// ("the thirty first of june"), so the scan skips it whole instead of
 /// finding "first of june" inside it.
 fn impossible_date_end(words: &[String], i: usize) -> Option<usize> {
-    [day_month_shape(words, i), month_day_shape(words, i)]
-        .into_iter()
-        .flatten()
-        .map(|s| s.end)
-        .max()
+    [day_month_shape(words, i), month_day_shape(words, i)].into_iter().flatten().map(|s| s.end).max()
 }
 
 /// Nouns that make a number before them a count or a rank rather than a
@@ -533,15 +489,8 @@ fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDa
             _ => return None,
         };
         let first = today.with_day(1)?;
-        let first = if months_ahead == 1 {
-            add_months(first, 1)?
-        } else {
-            first
-        };
-        return Some((
-            NaiveDate::from_ymd_opt(first.year(), first.month(), day)?,
-            end + 3,
-        ));
+        let first = if months_ahead == 1 { add_months(first, 1)? } else { first };
+        return Some((NaiveDate::from_ymd_opt(first.year(), first.month(), day)?, end + 3));
     }
     if blocks_bare_ordinal(word(words, end)) {
         return None;
@@ -570,10 +519,7 @@ fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate
     let w = word(words, i);
     let sep = w.chars().find(|c| matches!(c, '/' | '-' | '.'))?;
     let parts: Vec<&str> = w.split(sep).collect();
-    if parts
-        .iter()
-        .any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if parts.iter().any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit())) {
         return None;
     }
     let num = |p: &str| p.parse::<u32>().ok();
@@ -586,9 +532,7 @@ fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate
         }
         // Day and month only: '-' and '.' pairs are too often ranges and
         // prices ("3-4", "99.50"); accept just the slash.
-        [d, m] if sep == '/' && d.len() <= 2 && m.len() <= 2 => {
-            resolve_day_month(today, num(m)?, num(d)?, None)
-        }
+        [d, m] if sep == '/' && d.len() <= 2 && m.len() <= 2 => resolve_day_month(today, num(m)?, num(d)?, None),
         _ => None,
     }?;
     Some((date, i + 1))
@@ -609,10 +553,7 @@ mod tests {
     }
 
     fn dates(text: &str) -> Vec<NaiveDate> {
-        find_dates(&w(text), today())
-            .into_iter()
-            .map(|f| f.value)
-            .collect()
+        find_dates(&w(text), today()).into_iter().map(|f| f.value).collect()
     }
 
     fn one(text: &str) -> (NaiveDate, usize, usize) {
@@ -725,29 +666,17 @@ mod tests {
 
     #[test]
     fn years() {
-        assert_eq!(
-            one("june twelfth twenty twenty seven"),
-            (d(2027, 6, 12), 0, 5)
-        );
+        assert_eq!(one("june twelfth twenty twenty seven"), (d(2027, 6, 12), 0, 5));
         assert_eq!(one("june 12 2027"), (d(2027, 6, 12), 0, 3));
         assert_eq!(one("the twelfth of june 2027"), (d(2027, 6, 12), 0, 5));
-        assert_eq!(
-            one("june twelfth two thousand and twenty seven"),
-            (d(2027, 6, 12), 0, 7)
-        );
-        assert_eq!(
-            one("june twelfth two thousand twenty seven"),
-            (d(2027, 6, 12), 0, 6)
-        );
+        assert_eq!(one("june twelfth two thousand and twenty seven"), (d(2027, 6, 12), 0, 7));
+        assert_eq!(one("june twelfth two thousand twenty seven"), (d(2027, 6, 12), 0, 6));
         assert_eq!(one("march third twenty thirty"), (d(2030, 3, 3), 0, 4));
         assert_eq!(one("march third twenty twenty"), (d(2020, 3, 3), 0, 4));
         // An explicit past year is taken as said.
         assert_eq!(one("june first 2025"), (d(2025, 6, 1), 0, 3));
         // "twenty two" is not a year: it stays for the count extractor.
-        assert_eq!(
-            one("june twelfth twenty two people"),
-            (d(2026, 6, 12), 0, 2)
-        );
+        assert_eq!(one("june twelfth twenty two people"), (d(2026, 6, 12), 0, 2));
         assert_eq!(one("june 12 1530"), (d(2026, 6, 12), 0, 2));
     }
 
@@ -783,32 +712,17 @@ mod tests {
         assert_eq!(one("the fifteenth of next month"), (d(2026, 7, 15), 0, 5));
         assert_eq!(one("the fifteenth of this month"), (d(2026, 6, 15), 0, 5));
         let later = d(2026, 6, 20);
-        assert_eq!(
-            find_dates(&w("the fifteenth"), later)[0].value,
-            d(2026, 7, 15)
-        );
+        assert_eq!(find_dates(&w("the fifteenth"), later)[0].value, d(2026, 7, 15));
         let december = d(2026, 12, 20);
-        assert_eq!(
-            find_dates(&w("the third"), december)[0].value,
-            d(2027, 1, 3)
-        );
+        assert_eq!(find_dates(&w("the third"), december)[0].value, d(2027, 1, 3));
     }
 
     #[test]
     fn bare_word_ordinals_after_date_words() {
-        let found = find_dates(
-            &w("leaving twenty second of june coming back twenty ninth"),
-            today(),
-        );
-        let got: Vec<_> = found
-            .iter()
-            .map(|f| (f.value, f.span.start, f.span.end))
-            .collect();
+        let found = find_dates(&w("leaving twenty second of june coming back twenty ninth"), today());
+        let got: Vec<_> = found.iter().map(|f| (f.value, f.span.start, f.span.end)).collect();
         assert_eq!(got, vec![(d(2026, 6, 22), 1, 5), (d(2026, 6, 29), 7, 9)]);
-        assert_eq!(
-            dates("the fifteenth or sixteenth"),
-            vec![d(2026, 6, 15), d(2026, 6, 16)]
-        );
+        assert_eq!(dates("the fifteenth or sixteenth"), vec![d(2026, 6, 15), d(2026, 6, 16)]);
         assert_eq!(dates("fifteenth"), vec![d(2026, 6, 15)]);
         assert_eq!(dates("on second thought"), vec![]);
         assert_eq!(dates("back first"), vec![]);
@@ -849,15 +763,9 @@ mod tests {
     #[test]
     fn several_dates_left_to_right() {
         let found = find_dates(&w("from the twelfth of june to the nineteenth"), today());
-        let got: Vec<_> = found
-            .iter()
-            .map(|f| (f.value, f.span.start, f.span.end))
-            .collect();
+        let got: Vec<_> = found.iter().map(|f| (f.value, f.span.start, f.span.end)).collect();
         assert_eq!(got, vec![(d(2026, 6, 12), 1, 5), (d(2026, 6, 19), 6, 8)]);
-        assert_eq!(
-            dates("leaving friday returning sunday week"),
-            vec![d(2026, 6, 5), d(2026, 6, 14)]
-        );
+        assert_eq!(dates("leaving friday returning sunday week"), vec![d(2026, 6, 5), d(2026, 6, 14)]);
     }
 
     #[test]
@@ -866,23 +774,11 @@ mod tests {
         let found = find_dates(&words, today());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].value, d(2026, 6, 12));
-        assert_eq!(
-            &words[found[0].span.start..found[0].span.end],
-            ["the", "twelfth", "of", "june"]
-        );
-        assert_eq!(
-            dates("book me a hotel in barcelona for three nights from next friday"),
-            vec![d(2026, 6, 5)]
-        );
-        assert_eq!(
-            dates("new york to los angeles next tuesday"),
-            vec![d(2026, 6, 2)]
-        );
+        assert_eq!(&words[found[0].span.start..found[0].span.end], ["the", "twelfth", "of", "june"]);
+        assert_eq!(dates("book me a hotel in barcelona for three nights from next friday"), vec![d(2026, 6, 5)]);
+        assert_eq!(dates("new york to los angeles next tuesday"), vec![d(2026, 6, 2)]);
         assert_eq!(dates("two adults on the fifth"), vec![d(2026, 6, 5)]);
-        assert_eq!(
-            dates("my booking reference is victor x-ray seven kilo two papa"),
-            vec![]
-        );
+        assert_eq!(dates("my booking reference is victor x-ray seven kilo two papa"), vec![]);
         assert_eq!(dates("i may want to march in"), vec![]);
     }
 

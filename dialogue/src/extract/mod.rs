@@ -59,10 +59,7 @@ pub struct Found<T> {
 
 impl<T> Found<T> {
     pub fn new(value: T, start: usize, end: usize) -> Found<T> {
-        Found {
-            value,
-            span: Span { start, end },
-        }
+        Found { value, span: Span { start, end } }
     }
 }
 
@@ -75,12 +72,7 @@ pub(crate) fn word(words: &[String], i: usize) -> &str {
 /// Sorts by start and keeps, among overlapping candidates, the one that
 /// starts first, then the longest. Used where several patterns compete.
 pub(crate) fn non_overlapping<T>(mut found: Vec<Found<T>>) -> Vec<Found<T>> {
-    found.sort_by(|a, b| {
-        a.span
-            .start
-            .cmp(&b.span.start)
-            .then(b.span.len().cmp(&a.span.len()))
-    });
+    found.sort_by(|a, b| a.span.start.cmp(&b.span.start).then(b.span.len().cmp(&a.span.len())));
     let mut out: Vec<Found<T>> = Vec::with_capacity(found.len());
     for f in found {
         if out.last().is_none_or(|last| last.span.end <= f.span.start) {
@@ -169,10 +161,7 @@ mod tests {
             all("my booking reference is victor x-ray seven kilo two papa"),
             vec![e("ref", "VX7K2P", "victor x ray seven kilo two papa")]
         );
-        assert_eq!(
-            all("change it to the fourteenth"),
-            vec![e("date", "2026-06-14", "the fourteenth")]
-        );
+        assert_eq!(all("change it to the fourteenth"), vec![e("date", "2026-06-14", "the fourteenth")]);
         assert_eq!(
             all("new york to los angeles next tuesday"),
             vec![
@@ -181,16 +170,10 @@ mod tests {
                 e("place", "LAX", "los angeles"),
             ]
         );
-        assert_eq!(
-            all("from heathrow to jfk"),
-            vec![e("place", "LHR", "heathrow"), e("place", "JFK", "jfk")]
-        );
+        assert_eq!(all("from heathrow to jfk"), vec![e("place", "LHR", "heathrow"), e("place", "JFK", "jfk")]);
         assert_eq!(
             all("two adults on the fifth"),
-            vec![
-                e("date", "2026-06-05", "the fifth"),
-                e("party", "2", "two adults")
-            ]
+            vec![e("date", "2026-06-05", "the fifth"), e("party", "2", "two adults")]
         );
         assert_eq!(
             all("me and my wife to nice in two weeks for a week"),
@@ -282,16 +265,8 @@ mod tests {
 
     #[test]
     fn non_overlapping_prefers_first_then_longest() {
-        let found = vec![
-            Found::new('b', 2, 4),
-            Found::new('a', 0, 1),
-            Found::new('c', 2, 6),
-            Found::new('d', 5, 7),
-        ];
-        let kept: Vec<char> = non_overlapping(found)
-            .into_iter()
-            .map(|f| f.value)
-            .collect();
+        let found = vec![Found::new('b', 2, 4), Found::new('a', 0, 1), Found::new('c', 2, 6), Found::new('d', 5, 7)];
+        let kept: Vec<char> = non_overlapping(found).into_iter().map(|f| f.value).collect();
         assert_eq!(kept, vec!['a', 'c']);
     }
 }

@@ -131,11 +131,7 @@ pub(crate) fn digits_value(w: &str) -> Option<u32> {
     if trimmed.len() > 4 {
         return None;
     }
-    let v: u32 = if trimmed.is_empty() {
-        0
-    } else {
-        trimmed.parse().ok()?
-    };
+    let v: u32 = if trimmed.is_empty() { 0 } else { trimmed.parse().ok()? };
     (v <= MAX_VALUE).then_some(v)
 }
 
@@ -277,14 +273,8 @@ mod tests {
         assert_eq!(card("a thousand"), Some((1000, 2)));
         assert_eq!(card("two thousand and five"), Some((2005, 4)));
         assert_eq!(card("two thousand twenty six"), Some((2026, 4)));
-        assert_eq!(
-            card("one thousand two hundred and thirty four"),
-            Some((1234, 7))
-        );
-        assert_eq!(
-            card("nine thousand nine hundred ninety nine"),
-            Some((9999, 6))
-        );
+        assert_eq!(card("one thousand two hundred and thirty four"), Some((1234, 7)));
+        assert_eq!(card("nine thousand nine hundred ninety nine"), Some((9999, 6)));
     }
 
     #[test]

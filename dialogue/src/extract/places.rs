@@ -292,14 +292,7 @@ impl Gazetteer {
             // Aliases are curated: short ones ("la", "dc") are meant to
             // match anywhere, so only the table's own flag applies.
             let needs_cue = cue;
-            g.insert(
-                tokens,
-                Entry {
-                    place: place_of(a, display),
-                    needs_cue,
-                    source: Source::Alias,
-                },
-            );
+            g.insert(tokens, Entry { place: place_of(a, display), needs_cue, source: Source::Alias });
         }
         for a in airports.iter().filter(|a| a.primary) {
             let tokens = tokenize(&a.city);
@@ -308,14 +301,7 @@ impl Gazetteer {
                     continue;
                 }
                 let needs_cue = key_needs_cue(&variant, &cue_only);
-                g.insert(
-                    variant,
-                    Entry {
-                        place: place_of(a, ""),
-                        needs_cue,
-                        source,
-                    },
-                );
+                g.insert(variant, Entry { place: place_of(a, ""), needs_cue, source });
             }
         }
         g
@@ -362,8 +348,7 @@ impl Gazetteer {
                     key.push_str(w);
                 }
                 if let Some(entry) = self.by_key.get(key.as_str())
-                    && (!entry.needs_cue
-                        || (has_cue(words, i) && !VERB_OBJECTS.contains(&word(words, i + len))))
+                    && (!entry.needs_cue || (has_cue(words, i) && !VERB_OBJECTS.contains(&word(words, i + len))))
                 {
                     matched = Some((entry, len));
                     break;
@@ -376,9 +361,7 @@ impl Gazetteer {
                     // its airports is one place, the airport.
                     match out.last_mut() {
                         Some(prev)
-                            if entry.source == Source::Alias
-                                && prev.span.end == i
-                                && same_city(&prev.value, place) =>
+                            if entry.source == Source::Alias && prev.span.end == i && same_city(&prev.value, place) =>
                         {
                             prev.value = place.clone();
                             prev.span.end = i + len;
@@ -420,11 +403,7 @@ fn place_of(a: &Airport, display: &str) -> Place {
     } else {
         a.city.clone()
     };
-    Place {
-        name,
-        code: a.iata.clone(),
-        country: a.country.clone(),
-    }
+    Place { name, code: a.iata.clone(), country: a.country.clone() }
 }
 
 /// The spoken keys of a dataset city name: the name itself, the part
@@ -522,11 +501,7 @@ mod tests {
     /// (code, matched words) for each place found.
     fn find(text: &str) -> Vec<(String, String)> {
         let words = w(text);
-        gaz()
-            .find(&words)
-            .into_iter()
-            .map(|f| (f.value.code, words[f.span.start..f.span.end].join(" ")))
-            .collect()
+        gaz().find(&words).into_iter().map(|f| (f.value.code, words[f.span.start..f.span.end].join(" "))).collect()
     }
 
     fn codes(text: &str) -> Vec<String> {
@@ -538,14 +513,7 @@ mod tests {
         let words = w("i want to fly from london to paris on the twelfth of june for two adults");
         let found = gaz().find(&words);
         assert_eq!(found.len(), 2);
-        assert_eq!(
-            found[0].value,
-            Place {
-                name: "London".into(),
-                code: "LHR".into(),
-                country: "GB".into()
-            }
-        );
+        assert_eq!(found[0].value, Place { name: "London".into(), code: "LHR".into(), country: "GB".into() });
         assert_eq!((found[0].span.start, found[0].span.end), (5, 6));
         assert_eq!(found[1].value.code, "CDG");
         assert_eq!(found[1].value.name, "Paris");
@@ -556,15 +524,9 @@ mod tests {
     fn multi_word_names_match_longest() {
         assert_eq!(
             find("new york to los angeles next tuesday"),
-            vec![
-                ("JFK".into(), "new york".into()),
-                ("LAX".into(), "los angeles".into())
-            ]
+            vec![("JFK".into(), "new york".into()), ("LAX".into(), "los angeles".into())]
         );
-        assert_eq!(
-            find("new york city please"),
-            vec![("JFK".into(), "new york city".into())]
-        );
+        assert_eq!(find("new york city please"), vec![("JFK".into(), "new york city".into())]);
         assert_eq!(codes("flying to sao paulo"), ["GRU"]);
         assert_eq!(codes("rio de janeiro"), ["GIG"]);
         assert_eq!(codes("rio"), ["GIG"]);
@@ -573,13 +535,7 @@ mod tests {
 
     #[test]
     fn airport_names_and_aliases() {
-        assert_eq!(
-            find("from heathrow to jfk"),
-            vec![
-                ("LHR".into(), "heathrow".into()),
-                ("JFK".into(), "jfk".into())
-            ]
-        );
+        assert_eq!(find("from heathrow to jfk"), vec![("LHR".into(), "heathrow".into()), ("JFK".into(), "jfk".into())]);
         assert_eq!(codes("gatwick"), ["LGW"]);
         assert_eq!(codes("charles de gaulle"), ["CDG"]);
         assert_eq!(codes("schiphol"), ["AMS"]);
@@ -596,10 +552,7 @@ mod tests {
         let heathrow = &gaz().find(&w("heathrow"))[0].value;
         assert_eq!(heathrow.name, "London");
         let florence = &gaz().find(&w("florence"))[0].value;
-        assert_eq!(
-            (florence.name.as_str(), florence.code.as_str()),
-            ("Florence", "FLR")
-        );
+        assert_eq!((florence.name.as_str(), florence.code.as_str()), ("Florence", "FLR"));
     }
 
     #[test]
@@ -624,25 +577,10 @@ mod tests {
 
     #[test]
     fn city_then_its_airport_is_one_place() {
-        assert_eq!(
-            find("one way to chicago o'hare"),
-            vec![("ORD".into(), "chicago ohare".into())]
-        );
-        assert_eq!(
-            find("new york jfk"),
-            vec![("JFK".into(), "new york jfk".into())]
-        );
-        assert_eq!(
-            find("from london luton"),
-            vec![("LTN".into(), "london luton".into())]
-        );
-        assert_eq!(
-            find("paris london"),
-            vec![
-                ("CDG".into(), "paris".into()),
-                ("LHR".into(), "london".into())
-            ]
-        );
+        assert_eq!(find("one way to chicago o'hare"), vec![("ORD".into(), "chicago ohare".into())]);
+        assert_eq!(find("new york jfk"), vec![("JFK".into(), "new york jfk".into())]);
+        assert_eq!(find("from london luton"), vec![("LTN".into(), "london luton".into())]);
+        assert_eq!(find("paris london"), vec![("CDG".into(), "paris".into()), ("LHR".into(), "london".into())]);
     }
 
     #[test]
@@ -675,10 +613,7 @@ mod tests {
         assert_eq!(codes("reading my email"), Vec::<String>::new());
         assert_eq!(codes("to male"), ["MLE"]);
         assert_eq!(codes("the name is david"), Vec::<String>::new());
-        assert_eq!(
-            codes("we are going to split up the booking"),
-            Vec::<String>::new()
-        );
+        assert_eq!(codes("we are going to split up the booking"), Vec::<String>::new());
         assert_eq!(codes("going to split the bill"), Vec::<String>::new());
         assert_eq!(codes("going to split next week"), ["SPU"]);
         assert_eq!(codes("i hope so"), Vec::<String>::new());
@@ -719,11 +654,7 @@ mod tests {
         let g = gaz();
         assert_eq!(
             g.by_code("lgw").unwrap(),
-            Place {
-                name: "London".into(),
-                code: "LGW".into(),
-                country: "GB".into()
-            }
+            Place { name: "London".into(), code: "LGW".into(), country: "GB".into() }
         );
         assert_eq!(g.by_code("CDG").unwrap().name, "Paris");
         assert!(g.by_code("XXX").is_none());

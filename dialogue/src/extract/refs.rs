@@ -34,17 +34,7 @@ use super::{Found, word};
 const MAX_LEN: usize = 32;
 
 /// Words after which a reference is expected.
-const CUES: &[&str] = &[
-    "reference",
-    "ref",
-    "booking",
-    "confirmation",
-    "code",
-    "number",
-    "locator",
-    "pnr",
-    "is",
-];
+const CUES: &[&str] = &["reference", "ref", "booking", "confirmation", "code", "number", "locator", "pnr", "is"];
 
 /// Words skipped between a cue and the reference, and around a whole-
 /// utterance reference.
@@ -143,13 +133,7 @@ fn is_digit_ordinal(w: &str) -> bool {
 /// The reference piece starting at token `i`, if any.
 fn unit_at(words: &[String], i: usize, homophones: bool) -> Option<Unit> {
     let w = words.get(i)?.as_str();
-    let unit = |chars: String, end: usize| {
-        Some(Unit {
-            end,
-            chars,
-            strong: true,
-        })
-    };
+    let unit = |chars: String, end: usize| Some(Unit { end, chars, strong: true });
     // "double seven", "triple a", and "double you" (W).
     let repeat = match w {
         "double" => 2,
@@ -185,19 +169,13 @@ fn unit_at(words: &[String], i: usize, homophones: bool) -> Option<Unit> {
                 return unit(c.to_string(), k + 1);
             }
         }
-        return Some(Unit {
-            end: i + 1,
-            chars: c.to_string(),
-            strong: !matches!(w, "a" | "i"),
-        });
+        return Some(Unit { end: i + 1, chars: c.to_string(), strong: !matches!(w, "a" | "i") });
     }
     if let Some(c) = nato(w) {
         return unit(c.to_string(), i + 1);
     }
     if w.bytes().all(|b| b.is_ascii_digit()) {
-        return (w.len() <= MAX_LEN)
-            .then(|| unit(w.to_string(), i + 1))
-            .flatten();
+        return (w.len() <= MAX_LEN).then(|| unit(w.to_string(), i + 1)).flatten();
     }
     if let Some(v) = unit_value(w).or(match w {
         "nought" | "naught" => Some(0),
@@ -231,12 +209,7 @@ fn unit_at(words: &[String], i: usize, homophones: bool) -> Option<Unit> {
 
 /// Reads units from `start` until exactly `len` characters. `None` if the
 /// run stops short, overshoots, or goes on with a strong unit.
-fn read_exact(
-    words: &[String],
-    start: usize,
-    len: usize,
-    homophones: bool,
-) -> Option<Found<String>> {
+fn read_exact(words: &[String], start: usize, len: usize, homophones: bool) -> Option<Found<String>> {
     let mut out = String::new();
     let mut i = start;
     while out.len() < len {
@@ -272,9 +245,7 @@ fn whole_utterance(words: &[String], len: usize) -> Option<Found<String>> {
     let start = skip_fillers(words, 0);
     // A leading "oh" is a letter O or a filler ("oh it's ..."): try both.
     whole_utterance_from(words, start, len).or_else(|| {
-        (word(words, start) == "oh")
-            .then(|| whole_utterance_from(words, skip_fillers(words, start + 1), len))
-            .flatten()
+        (word(words, start) == "oh").then(|| whole_utterance_from(words, skip_fillers(words, start + 1), len)).flatten()
     })
 }
 
@@ -299,8 +270,7 @@ fn whole_utterance_from(words: &[String], start: usize, len: usize) -> Option<Fo
 fn anywhere(words: &[String], len: usize) -> Option<Found<String>> {
     (0..words.len()).find_map(|start| {
         // Only at the start of a run, so a longer run is not cut in two.
-        if start > 0 && unit_at(words, start - 1, false).is_some_and(|u| u.end == start && u.strong)
-        {
+        if start > 0 && unit_at(words, start - 1, false).is_some_and(|u| u.end == start && u.strong) {
             return None;
         }
         let found = read_exact(words, start, len, false)?;
@@ -320,20 +290,10 @@ pub fn find_booking_ref(words: &[String], len: usize, strict: bool) -> Option<Fo
     }
     let homophones = !strict;
     let found = after_cue(words, len, homophones)
-        .or_else(|| {
-            if strict {
-                None
-            } else {
-                whole_utterance(words, len)
-            }
-        })
+        .or_else(|| if strict { None } else { whole_utterance(words, len) })
         .or_else(|| anywhere(words, len))?;
     debug_assert!(
-        found.value.len() == len
-            && found
-                .value
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        found.value.len() == len && found.value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     );
     Some(found)
 }
@@ -345,8 +305,7 @@ mod tests {
 
     fn get(text: &str, strict: bool) -> Option<(String, String)> {
         let words = w(text);
-        find_booking_ref(&words, 6, strict)
-            .map(|f| (f.value, words[f.span.start..f.span.end].join(" ")))
+        find_booking_ref(&words, 6, strict).map(|f| (f.value, words[f.span.start..f.span.end].join(" ")))
     }
 
     fn code(text: &str, strict: bool) -> Option<String> {
@@ -356,28 +315,16 @@ mod tests {
     #[test]
     fn nato_after_cue() {
         assert_eq!(
-            get(
-                "my booking reference is victor x-ray seven kilo two papa",
-                true
-            ),
+            get("my booking reference is victor x-ray seven kilo two papa", true),
             Some(("VX7K2P".into(), "victor x ray seven kilo two papa".into()))
         );
-        assert_eq!(
-            code("reference xray alpha one two three bravo", true).as_deref(),
-            Some("XA123B")
-        );
+        assert_eq!(code("reference xray alpha one two three bravo", true).as_deref(), Some("XA123B"));
     }
 
     #[test]
     fn single_token_and_spelled() {
-        assert_eq!(
-            get("my reference is vx7k2p", true),
-            Some(("VX7K2P".into(), "vx7k2p".into()))
-        );
-        assert_eq!(
-            code("the code is v x seven k two p", true).as_deref(),
-            Some("VX7K2P")
-        );
+        assert_eq!(get("my reference is vx7k2p", true), Some(("VX7K2P".into(), "vx7k2p".into())));
+        assert_eq!(code("the code is v x seven k two p", true).as_deref(), Some("VX7K2P"));
         assert_eq!(code("booking v x 7 k 2 p", true).as_deref(), Some("VX7K2P"));
         assert_eq!(code("ref vx7 k2p", true).as_deref(), Some("VX7K2P"));
         assert_eq!(code("it is VX7K2P", true).as_deref(), Some("VX7K2P"));
@@ -385,45 +332,24 @@ mod tests {
 
     #[test]
     fn doubles_and_triples() {
-        assert_eq!(
-            code("reference double seven triple a one", true).as_deref(),
-            Some("77AAA1")
-        );
-        assert_eq!(
-            code("reference a double b c d e", true).as_deref(),
-            Some("ABBCDE")
-        );
-        assert_eq!(
-            code("code treble x one two three", true).as_deref(),
-            Some("XXX123")
-        );
+        assert_eq!(code("reference double seven triple a one", true).as_deref(), Some("77AAA1"));
+        assert_eq!(code("reference a double b c d e", true).as_deref(), Some("ABBCDE"));
+        assert_eq!(code("code treble x one two three", true).as_deref(), Some("XXX123"));
         // Only single characters repeat.
         assert_eq!(code("code double seventeen a b", true), None);
     }
 
     #[test]
     fn number_words_of_two_digits() {
-        assert_eq!(
-            code("reference is seventeen a b c d", true).as_deref(),
-            Some("17ABCD")
-        );
-        assert_eq!(
-            code("reference is twenty one a b c d", true).as_deref(),
-            Some("21ABCD")
-        );
+        assert_eq!(code("reference is seventeen a b c d", true).as_deref(), Some("17ABCD"));
+        assert_eq!(code("reference is twenty one a b c d", true).as_deref(), Some("21ABCD"));
         assert_eq!(code("reference is x y twenty z", true), None);
     }
 
     #[test]
     fn spelled_with_examples() {
-        assert_eq!(
-            code("reference b as in bravo c d one two three", true).as_deref(),
-            Some("BCD123")
-        );
-        assert_eq!(
-            code("reference b for bravo c d one two three", true).as_deref(),
-            Some("BCD123")
-        );
+        assert_eq!(code("reference b as in bravo c d one two three", true).as_deref(), Some("BCD123"));
+        assert_eq!(code("reference b for bravo c d one two three", true).as_deref(), Some("BCD123"));
     }
 
     #[test]
@@ -439,63 +365,33 @@ mod tests {
         assert_eq!(code("reference is a b c d e f g", true), None);
         assert_eq!(code("reference is vx7k2pq", true), None);
         // A trailing "i" is taken as a word.
-        assert_eq!(
-            code("reference is v x seven k two p i think", true).as_deref(),
-            Some("VX7K2P")
-        );
+        assert_eq!(code("reference is v x seven k two p i think", true).as_deref(), Some("VX7K2P"));
     }
 
     #[test]
     fn homophones_only_when_not_strict() {
-        assert_eq!(
-            code("see you are seven two why", false).as_deref(),
-            Some("CUR72Y")
-        );
+        assert_eq!(code("see you are seven two why", false).as_deref(), Some("CUR72Y"));
         assert_eq!(code("see you are seven two why", true), None);
-        assert_eq!(
-            code("um its bee double you seven tea eye oh", false).as_deref(),
-            Some("BW7TIO")
-        );
-        assert_eq!(
-            code("zed zee queue jay kay el", false).as_deref(),
-            Some("ZZQJKL")
-        );
-        assert_eq!(
-            code("em en pee es vee ex", false).as_deref(),
-            Some("MNPSVX")
-        );
+        assert_eq!(code("um its bee double you seven tea eye oh", false).as_deref(), Some("BW7TIO"));
+        assert_eq!(code("zed zee queue jay kay el", false).as_deref(), Some("ZZQJKL"));
+        assert_eq!(code("em en pee es vee ex", false).as_deref(), Some("MNPSVX"));
     }
 
     #[test]
     fn whole_utterance_when_asked() {
-        assert_eq!(
-            get("um it's v x seven k two p", false),
-            Some(("VX7K2P".into(), "v x seven k two p".into()))
-        );
-        assert_eq!(
-            code("yes v x seven k two p thank you", false).as_deref(),
-            Some("VX7K2P")
-        );
+        assert_eq!(get("um it's v x seven k two p", false), Some(("VX7K2P".into(), "v x seven k two p".into())));
+        assert_eq!(code("yes v x seven k two p thank you", false).as_deref(), Some("VX7K2P"));
         assert_eq!(code("a b c d e f", false).as_deref(), Some("ABCDEF"));
         assert_eq!(code("a b c d e f", true), None);
         // Not asked: letters-only runs without a cue are not references.
         assert_eq!(code("one two three four five six", true), None);
-        assert_eq!(
-            code("one two three four five six", false).as_deref(),
-            Some("123456")
-        );
+        assert_eq!(code("one two three four five six", false).as_deref(), Some("123456"));
     }
 
     #[test]
     fn anywhere_needs_letters_and_digits() {
-        assert_eq!(
-            get("i think vx7k2p but not sure", true),
-            Some(("VX7K2P".into(), "vx7k2p".into()))
-        );
-        assert_eq!(
-            code("can you look up k seven x two two nine please", true).as_deref(),
-            Some("K7X229")
-        );
+        assert_eq!(get("i think vx7k2p but not sure", true), Some(("VX7K2P".into(), "vx7k2p".into())));
+        assert_eq!(code("can you look up k seven x two two nine please", true).as_deref(), Some("K7X229"));
         assert_eq!(code("flight two one two four five six", true), None);
     }
 
@@ -517,12 +413,7 @@ mod tests {
     #[test]
     fn other_lengths() {
         let words = w("reference is a b one two");
-        assert_eq!(
-            find_booking_ref(&words, 4, true)
-                .map(|f| f.value)
-                .as_deref(),
-            Some("AB12")
-        );
+        assert_eq!(find_booking_ref(&words, 4, true).map(|f| f.value).as_deref(), Some("AB12"));
         assert_eq!(find_booking_ref(&words, 0, true), None);
         assert_eq!(find_booking_ref(&words, 1000, true), None);
     }
@@ -552,12 +443,7 @@ mod tests {
             }
         }
         let words = w("99999999999999999999");
-        assert_eq!(
-            find_booking_ref(&words, 20, false)
-                .map(|f| f.value)
-                .as_deref(),
-            Some("99999999999999999999")
-        );
+        assert_eq!(find_booking_ref(&words, 20, false).map(|f| f.value).as_deref(), Some("99999999999999999999"));
         let long = "a b c ".repeat(10_000);
         assert_eq!(find_booking_ref(&w(&long), 6, true), None);
     }

@@ -76,8 +76,7 @@ fn flush(cur: &mut String, tokens: &mut Vec<String>) {
 /// the end): the group after a thousands comma.
 fn is_thousands_group(chars: &[char], at: usize) -> bool {
     let group = chars.get(at..at + 3);
-    group.is_some_and(|g| g.iter().all(char::is_ascii_digit))
-        && !chars.get(at + 3).is_some_and(char::is_ascii_digit)
+    group.is_some_and(|g| g.iter().all(char::is_ascii_digit)) && !chars.get(at + 3).is_some_and(char::is_ascii_digit)
 }
 
 /// Combining diacritical marks (the block U+0300..U+036F and its
@@ -96,22 +95,13 @@ mod tests {
 
     #[test]
     fn plain_asr_text_is_split_on_spaces() {
-        assert_eq!(
-            t("i want to fly to paris"),
-            ["i", "want", "to", "fly", "to", "paris"]
-        );
-        assert_eq!(
-            t("  many   spaces\tand\nlines "),
-            ["many", "spaces", "and", "lines"]
-        );
+        assert_eq!(t("i want to fly to paris"), ["i", "want", "to", "fly", "to", "paris"]);
+        assert_eq!(t("  many   spaces\tand\nlines "), ["many", "spaces", "and", "lines"]);
     }
 
     #[test]
     fn lowercases_and_strips_punctuation() {
-        assert_eq!(
-            t("Hello, World! How are you?"),
-            ["hello", "world", "how", "are", "you"]
-        );
+        assert_eq!(t("Hello, World! How are you?"), ["hello", "world", "how", "are", "you"]);
         assert_eq!(t("\"quoted\" (words) [x]"), ["quoted", "words", "x"]);
     }
 

@@ -103,7 +103,8 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
     // Pass 1: values with a cue word (or a "none" phrase naming its slot).
     for entity in entities {
         if let EntityValue::Date(_) = entity.value
-            && let Some(nights) = defs.iter().find(|d| d.kind == SlotKind::Nights && cued(words, entity.span.start, &d.until_cues))
+            && let Some(nights) =
+                defs.iter().find(|d| d.kind == SlotKind::Nights && cued(words, entity.span.start, &d.until_cues))
         {
             until_dates.push((nights, entity));
             continue;
@@ -133,24 +134,19 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
 
     // Pass 2: the rest, by conversation context.
     for entity in pending {
-        let candidates: Vec<&SlotDef> = defs
-            .iter()
-            .copied()
-            .filter(|d| !used.contains(&d.name) && compatible(d, &entity.value))
-            .collect();
+        let candidates: Vec<&SlotDef> =
+            defs.iter().copied().filter(|d| !used.contains(&d.name) && compatible(d, &entity.value)).collect();
         if candidates.is_empty() {
             continue;
         }
         // A bare number means something only as the answer to a question.
-        if matches!(entity.value, EntityValue::Number(_)) && !candidates.iter().any(|d| Some(d.name.as_str()) == ctx.awaiting) {
+        if matches!(entity.value, EntityValue::Number(_))
+            && !candidates.iter().any(|d| Some(d.name.as_str()) == ctx.awaiting)
+        {
             continue;
         }
-        let most_recent = || {
-            ctx.filled_order
-                .iter()
-                .rev()
-                .find_map(|name| candidates.iter().find(|d| d.name == *name).copied())
-        };
+        let most_recent =
+            || ctx.filled_order.iter().rev().find_map(|name| candidates.iter().find(|d| d.name == *name).copied());
         let chosen = if ctx.correction && most_recent().is_some() {
             most_recent()
         } else if let Some(awaited) = candidates.iter().find(|d| Some(d.name.as_str()) == ctx.awaiting) {

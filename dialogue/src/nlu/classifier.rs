@@ -51,15 +51,9 @@ impl Classifier {
                 }
             }
         }
-        let idf = document_frequency
-            .iter()
-            .map(|&df| ((1.0 + documents as f32) / (1.0 + df as f32)).ln() + 1.0)
-            .collect();
-        let mut classifier = Classifier {
-            intents: Vec::new(),
-            vocabulary,
-            idf,
-        };
+        let idf =
+            document_frequency.iter().map(|&df| ((1.0 + documents as f32) / (1.0 + df as f32)).ln() + 1.0).collect();
+        let mut classifier = Classifier { intents: Vec::new(), vocabulary, idf };
         classifier.intents = intents
             .into_iter()
             .map(|(name, patterns, examples)| IntentModel {
@@ -78,10 +72,7 @@ impl Classifier {
                 *counts.entry(id).or_default() += 1.0;
             }
         }
-        let mut vector: Vec<(u32, f32)> = counts
-            .into_iter()
-            .map(|(id, tf)| (id, tf * self.idf[id as usize]))
-            .collect();
+        let mut vector: Vec<(u32, f32)> = counts.into_iter().map(|(id, tf)| (id, tf * self.idf[id as usize])).collect();
         let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
         if norm > 0.0 {
             vector.iter_mut().for_each(|(_, w)| *w /= norm);
@@ -99,11 +90,7 @@ impl Classifier {
             .intents
             .iter()
             .filter_map(|intent| {
-                let similarity = intent
-                    .examples
-                    .iter()
-                    .map(|example| cosine(&query, example))
-                    .fold(0.0f32, f32::max);
+                let similarity = intent.examples.iter().map(|example| cosine(&query, example)).fold(0.0f32, f32::max);
                 let pattern = intent.patterns.iter().any(|p| p.is_match(text));
                 let score = if pattern {
                     PATTERN_SCORE + (1.0 - PATTERN_SCORE) * similarity

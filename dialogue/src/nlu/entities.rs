@@ -13,8 +13,22 @@ use crate::extract::{Span, counts, dates, numbers, refs};
 
 /// Words that make a number a count of people.
 pub const PEOPLE_NOUNS: [&str; 16] = [
-    "passenger", "passengers", "adult", "adults", "people", "person", "persons", "traveller", "travellers", "traveler",
-    "travelers", "guest", "guests", "pax", "tickets", "seats",
+    "passenger",
+    "passengers",
+    "adult",
+    "adults",
+    "people",
+    "person",
+    "persons",
+    "traveller",
+    "travellers",
+    "traveler",
+    "travelers",
+    "guest",
+    "guests",
+    "pax",
+    "tickets",
+    "seats",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +41,10 @@ pub enum EntityValue {
     /// A bare number with no unit.
     Number(u32),
     /// A value of the choice type `kind`.
-    Choice { kind: String, value: String },
+    Choice {
+        kind: String,
+        value: String,
+    },
     /// A booking reference.
     Code(String),
     /// An explicit "none" for the named slot ("one way" → return_date).

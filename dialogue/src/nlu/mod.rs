@@ -63,6 +63,12 @@ impl Understanding {
         self.intents.iter().find(|(n, _)| n == intent).map(|(_, s)| *s).filter(|s| *s >= threshold)
     }
 
+    /// True when the utterance gives a slot value. A bare number alone
+    /// does not count: it means something only as an answer.
+    pub fn has_values(&self) -> bool {
+        self.entities.iter().any(|e| !matches!(e.value, entities::EntityValue::Number(_)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
     }

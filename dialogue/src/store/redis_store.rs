@@ -56,12 +56,7 @@ impl RedisStore {
             .await
             .map_err(|_| StoreError::Unavailable(format!("no answer from {url} within 5 s")))?
             .map_err(unavailable)?;
-        Ok(RedisStore {
-            connection,
-            prefix: prefix.to_string(),
-            create: Script::new(CREATE),
-            save: Script::new(SAVE),
-        })
+        Ok(RedisStore { connection, prefix: prefix.to_string(), create: Script::new(CREATE), save: Script::new(SAVE) })
     }
 
     fn key(&self, id: &str) -> String {

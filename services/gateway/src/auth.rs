@@ -34,11 +34,9 @@ fn presented(request: &Request) -> Option<String> {
     if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(value.trim().to_string());
     }
+    // Browsers percent-encode the query: a base64 key arrives as "%2B%2F%3D".
     request.uri().query().and_then(|q| {
-        q.split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == "access_token")
-            .map(|(_, v)| v.to_string())
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
     })
 }
 
@@ -48,7 +46,9 @@ pub async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Ne
     }
     match presented(&request) {
         Some(key) if keys.0.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) => next.run(request).await,
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into_response(),
+        Some(_) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into_response()
+        }
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing_api_key",

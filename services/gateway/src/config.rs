@@ -194,7 +194,8 @@ mod tests {
         let args = ServeArgs { listen: Some("0.0.0.0:8080".into()), ..Default::default() };
         let err = Config::load(&args).unwrap_err().to_string();
         assert!(err.contains("without API keys"), "{err}");
-        let args = ServeArgs { listen: Some("0.0.0.0:8080".into()), api_keys: Some(vec!["k1".into()]), ..Default::default() };
+        let args =
+            ServeArgs { listen: Some("0.0.0.0:8080".into()), api_keys: Some(vec!["k1".into()]), ..Default::default() };
         assert!(Config::load(&args).is_ok());
     }
 
@@ -204,7 +205,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("voxbook.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nsession_ttl_secs = 60\n").unwrap();
-        let args = ServeArgs { config: Some(path.clone()), listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+        let args =
+            ServeArgs { config: Some(path.clone()), listen: Some("127.0.0.1:9100".into()), ..Default::default() };
         let c = Config::load(&args).unwrap();
         assert_eq!(c.listen.port(), 9100);
         assert_eq!(c.session_ttl, Duration::from_secs(60));

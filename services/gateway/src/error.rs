@@ -7,6 +7,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use voxbook_dialogue::conversation::ConversationError;
@@ -56,7 +57,11 @@ impl From<ConversationError> for ApiError {
             ConversationError::Contended => ApiError::new(StatusCode::CONFLICT, "session_busy", e.to_string()),
             ConversationError::Store(StoreError::Unavailable(detail)) => {
                 tracing::error!(%detail, "session store unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "sessions are unavailable right now; try again shortly")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "sessions are unavailable right now; try again shortly",
+                )
             }
             ConversationError::Store(e @ StoreError::Corrupt(_)) => ApiError::internal(e),
         }
@@ -66,11 +71,17 @@ impl From<ConversationError> for ApiError {
 impl From<ToolError> for ApiError {
     fn from(e: ToolError) -> Self {
         match e {
-            ToolError::Rejected { code, message } if code == "not_found" => ApiError::not_found("booking_not_found", message),
+            ToolError::Rejected { code, message } if code == "not_found" => {
+                ApiError::not_found("booking_not_found", message)
+            }
             ToolError::Rejected { message, .. } => ApiError::bad_request("invalid_booking_ref", message),
             ToolError::Unavailable(detail) => {
                 tracing::warn!(%detail, "booking service unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "booking_unavailable", "the booking service is unavailable right now")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "booking_unavailable",
+                    "the booking service is unavailable right now",
+                )
             }
         }
     }
@@ -78,11 +89,12 @@ impl From<ToolError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            _ => "invalid_json",
+        // axum answers 422 for JSON of the wrong shape; one code means one
+        // status here, so every JSON problem is a 400 `invalid_json`.
+        let (status, code) = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            _ => (StatusCode::BAD_REQUEST, "invalid_json"),
         };
         ApiError::new(status, code, rejection.body_text())
     }
@@ -97,5 +109,11 @@ impl From<PathRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::bad_request("invalid_query", rejection.body_text())
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(rejection: WebSocketUpgradeRejection) -> Self {
+        ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_upgrade_required", rejection.body_text())
     }
 }

@@ -33,7 +33,10 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionId {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state).await?;
         match uuid::Uuid::parse_str(&raw) {
             Ok(id) => Ok(SessionId(id.hyphenated().to_string())),
-            Err(_) => Err(ApiError::bad_request("invalid_session_id", "session ids are UUIDs as returned by POST /v1/sessions")),
+            Err(_) => Err(ApiError::bad_request(
+                "invalid_session_id",
+                "session ids are UUIDs as returned by POST /v1/sessions",
+            )),
         }
     }
 }

@@ -83,7 +83,8 @@ impl Gateway {
             }
         };
         let runner = ToolRunner::new(tools, config.retry.clone());
-        let conversations = Arc::new(Conversations::new(handle.clone(), Engine::new(runner.clone()), store, config.session_ttl));
+        let conversations =
+            Arc::new(Conversations::new(handle.clone(), Engine::new(runner.clone()), store, config.session_ttl));
 
         let watcher = match (&config.assistant, config.config_poll) {
             (Some(path), Some(every)) => {
@@ -119,7 +120,11 @@ impl Gateway {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = app(self.state.clone());
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         for task in [&self.watcher, &self.sweeper].into_iter().flatten() {

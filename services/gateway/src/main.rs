@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use voxbook_gateway::config::{Config, ServeArgs};
 use voxbook_gateway::Gateway;
+use voxbook_gateway::config::{Config, ServeArgs};
 
 #[derive(Parser)]
 #[command(name = "voxbook", version, about = "Voice travel booking backend")]
@@ -21,9 +21,7 @@ enum Command {
     /// Run the gateway.
     Serve(ServeArgs),
     /// Check an assistant config and report every problem with file:line.
-    CheckConfig {
-        path: std::path::PathBuf,
-    },
+    CheckConfig { path: std::path::PathBuf },
 }
 
 fn init_tracing(format: &str) {
@@ -74,7 +72,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { path } => {
             let spec = voxbook_dialogue::config::load_file(&path)?;
-            println!("{}: ok ({} intents, {} flows, {} slots)", path.display(), spec.intents.len(), spec.flows.len(), spec.slots.len());
+            println!(
+                "{}: ok ({} intents, {} flows, {} slots)",
+                path.display(),
+                spec.intents.len(),
+                spec.flows.len(),
+                spec.slots.len()
+            );
             Ok(())
         }
     }

@@ -81,12 +81,24 @@ impl Metrics {
         };
         registry.register("http_requests", "HTTP requests by route, method and status", m.http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", m.http_duration.clone());
-        registry.register("turn_duration_seconds", "Dialogue turn latency (load, engine, tools, save)", m.turn_duration.clone());
+        registry.register(
+            "turn_duration_seconds",
+            "Dialogue turn latency (load, engine, tools, save)",
+            m.turn_duration.clone(),
+        );
         registry.register("turns", "Dialogue turns by recognised intent", m.turns.clone());
         registry.register("tool_calls", "Booking tool calls by tool and outcome", m.tool_calls.clone());
-        registry.register("tool_call_duration_seconds", "Booking tool call latency, retries included", m.tool_duration.clone());
+        registry.register(
+            "tool_call_duration_seconds",
+            "Booking tool call latency, retries included",
+            m.tool_duration.clone(),
+        );
         registry.register("sessions_created", "Sessions created", m.sessions_created.clone());
-        registry.register("bookings_changed", "Turns that made, changed or cancelled a booking", m.bookings_made.clone());
+        registry.register(
+            "bookings_changed",
+            "Turns that made, changed or cancelled a booking",
+            m.bookings_made.clone(),
+        );
         registry.register("config_reloads", "Assistant config reloads by result", m.config_reloads.clone());
         registry.register("open_streams", "Open session WebSocket streams", m.open_streams.clone());
         Arc::new(Metrics { registry, ..m })
@@ -118,7 +130,12 @@ impl Metrics {
 
 /// Middleware counting and timing every request by its route template
 /// (not the raw path, which would explode label cardinality).
-pub async fn track(State(metrics): State<Arc<Metrics>>, matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = matched.map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().to_string();
     let started = std::time::Instant::now();

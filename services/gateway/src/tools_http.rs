@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use voxbook_dialogue::tools::{BookingTools, ToolError};
 use voxbook_proto::ErrorBody;
 use voxbook_proto::booking::{
-    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch, ModifyRequest,
+    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch,
+    ModifyRequest,
 };
 
 pub struct HttpTools {
@@ -35,7 +36,8 @@ impl HttpTools {
             return response.json::<T>().await.map_err(|e| ToolError::Unavailable(format!("unreadable answer: {e}")));
         }
         if status.is_client_error() {
-            let body = response.json::<ErrorBody>().await.unwrap_or_else(|_| ErrorBody::new("rejected", status.to_string()));
+            let body =
+                response.json::<ErrorBody>().await.unwrap_or_else(|_| ErrorBody::new("rejected", status.to_string()));
             return Err(ToolError::Rejected { code: body.code, message: body.message });
         }
         Err(ToolError::Unavailable(format!("booking service answered {status}")))

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use voxbook_booking::{BookingError, BookingService};
 use voxbook_dialogue::tools::{BookingTools, ToolError};
 use voxbook_proto::booking::{
-    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch, ModifyRequest,
+    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch,
+    ModifyRequest,
 };
 
 pub struct LocalTools {

@@ -9,6 +9,9 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 
-pub async fn parse(State(state): State<AppState>, ApiJson(request): ApiJson<ParseRequest>) -> Result<Json<ParseResponse>, ApiError> {
+pub async fn parse(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ParseRequest>,
+) -> Result<Json<ParseResponse>, ApiError> {
     Ok(Json(state.conversations.parse(&request)?))
 }

@@ -24,7 +24,8 @@ pub async fn create(
     let request: CreateSession = if body.iter().all(u8::is_ascii_whitespace) {
         CreateSession::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("invalid session request: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid session request: {e}")))?
     };
     let created = state.conversations.create(request).await?;
     state.metrics.sessions_created.inc();

@@ -11,8 +11,10 @@
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
+use tracing::Instrument;
 use voxbook_proto::stream::{ClientMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ServerEvent};
 
 use crate::app::AppState;
@@ -24,9 +26,14 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// The client must say `start` this soon after connecting.
 const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn upgrade(State(state): State<AppState>, SessionId(id): SessionId, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    SessionId(id): SessionId,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
     // Refuse before upgrading, so a wrong id is a plain 404.
     state.conversations.last_reply(&id).await?;
+    let ws = ws?;
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -47,63 +54,89 @@ fn error(code: &str, message: impl Into<String>, recoverable: bool) -> ServerEve
 async fn run(state: AppState, id: String, mut socket: WebSocket) {
     state.metrics.open_streams.inc();
     let span = tracing::info_span!("stream", session_id = %id);
-    let _enter = span.enter();
-    if handshake(&state, &id, &mut socket).await {
-        serve(&state, &id, &mut socket).await;
+    async {
+        let close = match handshake(&state, &id, &mut socket).await {
+            Ok(()) => serve(&state, &id, &mut socket).await,
+            Err(close) => close,
+        };
+        // A close frame tells the client the end is deliberate (a dropped
+        // socket looks like a network failure and invites reconnects).
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+        }
     }
+    .instrument(span)
+    .await;
     state.metrics.open_streams.dec();
 }
 
-/// Waits for `start` and answers `ready`; false when the stream must close.
-async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> bool {
+/// How a stream ends: a close code and reason to send, or None when the
+/// client has already gone.
+type Close = Option<(u16, &'static str)>;
+
+const POLICY: Close = Some((close_code::POLICY, "protocol error"));
+
+/// Waits for `start` and answers `ready`; Err says how to close instead.
+async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result<(), Close> {
     let first = match tokio::time::timeout(START_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<ClientMessage>(&text),
-        Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return false,
+        Ok(Some(Ok(Message::Close(_)))) => return Err(Some((close_code::NORMAL, ""))),
+        Ok(None) | Ok(Some(Err(_))) => return Err(None),
         Ok(Some(Ok(_))) => {
             send(socket, &error("start_required", "the first message must be a JSON 'start' message", false)).await;
-            return false;
+            return Err(POLICY);
         }
         Err(_) => {
             send(socket, &error("start_timeout", "no 'start' message within 10 seconds", false)).await;
-            return false;
+            return Err(POLICY);
         }
     };
     match first {
-        Ok(ClientMessage::Start { protocol_version }) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol_version) => {
+        Ok(ClientMessage::Start { protocol_version })
+            if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol_version) =>
+        {
             let prompt = match state.conversations.last_reply(id).await {
                 Ok(prompt) => prompt,
                 Err(e) => {
                     let e = ApiError::from(e);
                     send(socket, &error(e.code, e.message, false)).await;
-                    return false;
+                    return Err(Some((close_code::POLICY, "session gone")));
                 }
             };
-            send(socket, &ServerEvent::Ready { session_id: id.to_string(), protocol_version, prompt }).await
+            if send(socket, &ServerEvent::Ready { session_id: id.to_string(), protocol_version, prompt }).await {
+                Ok(())
+            } else {
+                Err(None)
+            }
         }
         Ok(ClientMessage::Start { protocol_version }) => {
-            let message = format!("protocol version {protocol_version} is not spoken here (supported: {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION})");
+            let message = format!(
+                "protocol version {protocol_version} is not spoken here (supported: {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION})"
+            );
             send(socket, &error("unsupported_protocol_version", message, false)).await;
-            false
+            Err(POLICY)
         }
         Ok(_) => {
             send(socket, &error("start_required", "the first message must be 'start'", false)).await;
-            false
+            Err(POLICY)
         }
         Err(e) => {
             send(socket, &error("invalid_message", format!("not a stream message: {e}"), false)).await;
-            false
+            Err(POLICY)
         }
     }
 }
 
-async fn serve(state: &AppState, id: &str, socket: &mut WebSocket) {
+/// Runs turns until the stream ends; says how to close it.
+async fn serve(state: &AppState, id: &str, socket: &mut WebSocket) -> Close {
     loop {
         let message = match tokio::time::timeout(state.stream_idle_timeout, socket.recv()).await {
             Err(_) => {
                 send(socket, &error("idle_timeout", "closing an idle stream", false)).await;
-                return;
+                return Some((close_code::AWAY, "idle"));
             }
-            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(None) | Ok(Some(Err(_))) => return None,
             Ok(Some(Ok(message))) => message,
         };
         let event = match message {
@@ -121,7 +154,7 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket) {
                             let event = error(e.code, e.message, recoverable);
                             if !recoverable {
                                 send(socket, &event).await;
-                                return;
+                                return Some((close_code::POLICY, "session gone"));
                             }
                             event
                         }
@@ -130,17 +163,21 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket) {
                 Ok(ClientMessage::Ping { nonce }) => ServerEvent::Pong { nonce },
                 Ok(ClientMessage::Stop) => {
                     send(socket, &ServerEvent::Bye).await;
-                    return;
+                    return Some((close_code::NORMAL, "bye"));
                 }
                 Ok(ClientMessage::Start { .. }) => error("already_started", "this stream has already started", true),
                 Err(e) => error("invalid_message", format!("not a stream message: {e}"), true),
             },
-            Message::Binary(_) => error("audio_not_negotiated", "binary audio frames need an audio format in 'start'; this server version takes text turns only", true),
+            Message::Binary(_) => error(
+                "audio_not_negotiated",
+                "binary audio frames need an audio format in 'start'; this server version takes text turns only",
+                true,
+            ),
             Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => return,
+            Message::Close(_) => return Some((close_code::NORMAL, "")),
         };
         if !send(socket, &event).await {
-            return;
+            return None;
         }
     }
 }
