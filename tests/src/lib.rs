@@ -11,6 +11,8 @@
 pub mod gateway;
 pub mod postgres;
 pub mod script;
+pub mod speech;
+pub mod wer;
 
 pub use gateway::{Backend, TestGateway};
 

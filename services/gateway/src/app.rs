@@ -29,6 +29,15 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Streams idle this long are closed.
     pub stream_idle_timeout: Duration,
+    /// Speech recognition for audio streams; None when no model is set up.
+    pub speech: Option<SpeechEngine>,
+}
+
+/// The shared recogniser and the per-stream settings.
+#[derive(Clone)]
+pub struct SpeechEngine {
+    pub recognizer: Arc<dyn voxbook_audio::speech_stream::Recognize>,
+    pub config: voxbook_audio::speech_stream::SpeechStreamConfig,
 }
 
 pub fn app(state: AppState) -> Router {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
+use voxbook_audio::speech_stream::SpeechStreamConfig;
 use voxbook_dialogue::tools::RetryPolicy;
 
 /// Flags of `voxbook serve`; each also reads a `VOXBOOK_*` variable.
@@ -42,6 +43,16 @@ pub struct ServeArgs {
     /// Session time-to-live in seconds.
     #[arg(long, env = "VOXBOOK_SESSION_TTL_SECS")]
     pub session_ttl_secs: Option<u64>,
+    /// Whisper model (ggml) for audio streams; models/ggml-tiny.en.bin when
+    /// it exists, else audio is off.
+    #[arg(long, env = "VOXBOOK_ASR_MODEL")]
+    pub asr_model: Option<PathBuf>,
+    /// Silence that ends an utterance, in ms.
+    #[arg(long, env = "VOXBOOK_END_SILENCE_MS")]
+    pub end_silence_ms: Option<u32>,
+    /// How much faster than real time a client may send audio.
+    #[arg(long, env = "VOXBOOK_AUDIO_MAX_SPEED")]
+    pub audio_max_speed: Option<f32>,
 }
 
 /// The TOML file's shape; every field optional.
@@ -61,6 +72,15 @@ pub struct FileConfig {
     pub tool_budget_ms: Option<u64>,
     pub tool_max_attempts: Option<u32>,
     pub config_poll_ms: Option<u64>,
+    pub asr_model: Option<PathBuf>,
+    pub asr_decoders: Option<usize>,
+    pub asr_threads: Option<usize>,
+    pub vad_threshold: Option<f32>,
+    pub min_speech_ms: Option<u32>,
+    pub end_silence_ms: Option<u32>,
+    pub max_utterance_ms: Option<u32>,
+    pub audio_max_speed: Option<f32>,
+    pub partial_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +100,29 @@ pub struct Config {
     /// How often the assistant file is checked for changes; None disables
     /// hot reload.
     pub config_poll: Option<Duration>,
+    pub asr: AsrConfig,
+}
+
+/// Speech recognition for audio streams.
+#[derive(Debug, Clone)]
+pub struct AsrConfig {
+    /// None: audio streams are refused with `audio_unavailable`.
+    pub model: Option<PathBuf>,
+    /// Decoder states decoding at once.
+    pub decoders: usize,
+    /// Threads per decode.
+    pub threads: usize,
+    pub stream: SpeechStreamConfig,
+}
+
+/// Where `voxbook models install` puts the default model.
+pub const DEFAULT_ASR_MODEL: &str = "models/ggml-tiny.en.bin";
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        AsrConfig { model: None, decoders: 1, threads: cores.clamp(1, 4), stream: SpeechStreamConfig::default() }
+    }
 }
 
 impl Default for Config {
@@ -96,6 +139,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             retry: RetryPolicy::default(),
             config_poll: Some(Duration::from_secs(2)),
+            asr: AsrConfig::default(),
         }
     }
 }
@@ -148,6 +192,36 @@ impl Config {
         if let Some(ms) = file.config_poll_ms {
             c.config_poll = (ms > 0).then(|| Duration::from_millis(ms));
         }
+        c.asr.model = match args.asr_model.clone().or(file.asr_model) {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(path),
+            None => Some(PathBuf::from(DEFAULT_ASR_MODEL)).filter(|p| p.is_file()),
+        };
+        if let Some(n) = file.asr_decoders {
+            c.asr.decoders = n;
+        }
+        if let Some(n) = file.asr_threads {
+            c.asr.threads = n;
+        }
+        let endpoint = &mut c.asr.stream.endpoint;
+        if let Some(v) = file.vad_threshold {
+            endpoint.threshold = v;
+        }
+        if let Some(v) = file.min_speech_ms {
+            endpoint.min_speech_ms = v;
+        }
+        if let Some(v) = args.end_silence_ms.or(file.end_silence_ms) {
+            endpoint.end_silence_ms = v;
+        }
+        if let Some(v) = file.max_utterance_ms {
+            endpoint.max_utterance_ms = v;
+        }
+        if let Some(v) = args.audio_max_speed.or(file.audio_max_speed) {
+            c.asr.stream.max_speed = v;
+        }
+        if let Some(ms) = file.partial_interval_ms {
+            c.asr.stream.partial_interval = Duration::from_millis(ms);
+        }
         c.check()?;
         Ok(c)
     }
@@ -167,6 +241,18 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
+        }
+        self.asr.stream.endpoint.check().map_err(|e| anyhow::anyhow!("audio endpointing: {e}"))?;
+        if !(1.0..=100.0).contains(&self.asr.stream.max_speed) {
+            bail!("audio_max_speed must be between 1 and 100");
+        }
+        if self.asr.decoders == 0 || self.asr.decoders > 64 || self.asr.threads == 0 || self.asr.threads > 64 {
+            bail!("asr_decoders and asr_threads must be between 1 and 64");
+        }
+        if let Some(model) = &self.asr.model
+            && !model.is_file()
+        {
+            bail!("no Whisper model at {} (run `voxbook models install`)", model.display());
         }
         Ok(())
     }

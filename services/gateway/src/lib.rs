@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use voxbook_audio::asr::whisper::WhisperModel;
+use voxbook_audio::recognizer::WhisperRecognizer;
 use voxbook_booking::{AirportDirectory, BookingConfig, BookingService};
 use voxbook_dialogue::conversation::Conversations;
 use voxbook_dialogue::engine::Engine;
@@ -31,6 +33,19 @@ use voxbook_proto::airports::Airports;
 
 pub use app::{AppState, app};
 pub use config::Config;
+
+/// Loads the Whisper model and its decoder pool, when one is configured.
+fn load_speech(asr: &config::AsrConfig) -> anyhow::Result<Option<app::SpeechEngine>> {
+    let Some(path) = &asr.model else {
+        tracing::warn!("no Whisper model configured: audio streams are refused (run `voxbook models install`)");
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let model = Arc::new(WhisperModel::load(path)?);
+    let recognizer = WhisperRecognizer::new(model, asr.decoders, asr.threads)?;
+    tracing::info!(model = %path.display(), decoders = asr.decoders, threads = asr.threads, elapsed_ms = started.elapsed().as_millis() as u64, "speech recognition ready");
+    Ok(Some(app::SpeechEngine { recognizer: Arc::new(recognizer), config: asr.stream.clone() }))
+}
 
 /// A gateway with its parts built, not yet listening.
 pub struct Gateway {
@@ -102,6 +117,7 @@ impl Gateway {
             keys: auth::ApiKeys(Arc::new(config.api_keys.clone())),
             max_body_bytes: config.max_body_bytes,
             stream_idle_timeout: Duration::from_secs(300),
+            speech: load_speech(&config.asr)?,
         };
         let sweeper = booking.clone().map(|service| {
             tokio::spawn(async move {

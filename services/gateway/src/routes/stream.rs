@@ -14,8 +14,12 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
+use tokio::sync::mpsc;
 use tracing::Instrument;
-use voxbook_proto::stream::{ClientMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ServerEvent};
+use voxbook_audio::speech_stream::{self, SpeechEvent, SpeechStream};
+use voxbook_proto::stream::{
+    AUDIO_PROTOCOL_VERSION, ClientMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ServerEvent,
+};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -56,7 +60,7 @@ async fn run(state: AppState, id: String, mut socket: WebSocket) {
     let span = tracing::info_span!("stream", session_id = %id);
     async {
         let close = match handshake(&state, &id, &mut socket).await {
-            Ok(()) => serve(&state, &id, &mut socket).await,
+            Ok(speech) => serve(&state, &id, &mut socket, speech).await,
             Err(close) => close,
         };
         // A close frame tells the client the end is deliberate (a dropped
@@ -77,8 +81,9 @@ type Close = Option<(u16, &'static str)>;
 
 const POLICY: Close = Some((close_code::POLICY, "protocol error"));
 
-/// Waits for `start` and answers `ready`; Err says how to close instead.
-async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result<(), Close> {
+/// Waits for `start` and answers `ready` (starting speech recognition
+/// when the client declared audio); Err says how to close instead.
+async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result<Option<SpeechStream>, Close> {
     let first = match tokio::time::timeout(START_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<ClientMessage>(&text),
         Ok(Some(Ok(Message::Close(_)))) => return Err(Some((close_code::NORMAL, ""))),
@@ -93,9 +98,33 @@ async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result
         }
     };
     match first {
-        Ok(ClientMessage::Start { protocol_version })
+        Ok(ClientMessage::Start { protocol_version, audio })
             if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol_version) =>
         {
+            let speech = match audio {
+                None => None,
+                Some(_) if protocol_version < AUDIO_PROTOCOL_VERSION => {
+                    let message = format!("audio needs protocol version {AUDIO_PROTOCOL_VERSION} or later");
+                    send(socket, &error("audio_needs_newer_protocol", message, false)).await;
+                    return Err(POLICY);
+                }
+                Some(spec) => match state.speech.as_ref() {
+                    None => {
+                        let message = "this server has no speech recognition configured; send text turns";
+                        send(socket, &error("audio_unavailable", message, false)).await;
+                        return Err(POLICY);
+                    }
+                    Some(engine) => {
+                        match speech_stream::spawn(spec, engine.config.clone(), engine.recognizer.clone()) {
+                            Ok(stream) => Some(stream),
+                            Err(e) => {
+                                send(socket, &error("unsupported_audio", e.to_string(), false)).await;
+                                return Err(POLICY);
+                            }
+                        }
+                    }
+                },
+            };
             let prompt = match state.conversations.last_reply(id).await {
                 Ok(prompt) => prompt,
                 Err(e) => {
@@ -105,12 +134,12 @@ async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result
                 }
             };
             if send(socket, &ServerEvent::Ready { session_id: id.to_string(), protocol_version, prompt }).await {
-                Ok(())
+                Ok(speech)
             } else {
                 Err(None)
             }
         }
-        Ok(ClientMessage::Start { protocol_version }) => {
+        Ok(ClientMessage::Start { protocol_version, .. }) => {
             let message = format!(
                 "protocol version {protocol_version} is not spoken here (supported: {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION})"
             );
@@ -129,55 +158,168 @@ async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result
 }
 
 /// Runs turns until the stream ends; says how to close it.
-async fn serve(state: &AppState, id: &str, socket: &mut WebSocket) -> Close {
+async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, speech: Option<SpeechStream>) -> Close {
+    let (audio, mut events) = match speech {
+        Some(stream) => (Some(stream.audio), Some(stream.events)),
+        None => (None, None),
+    };
     loop {
-        let message = match tokio::time::timeout(state.stream_idle_timeout, socket.recv()).await {
-            Err(_) => {
+        let next = tokio::select! {
+            message = tokio::time::timeout(state.stream_idle_timeout, socket.recv()) => Input::Socket(message),
+            event = next_event(&mut events) => Input::Speech(event),
+        };
+        let event = match next {
+            Input::Speech(None) => {
+                // The recogniser ended (fatal audio error, reported already).
+                events = None;
+                continue;
+            }
+            Input::Speech(Some(event)) => match speech_event(state, id, event).await {
+                SpeechOutcome::Send(events_out) => {
+                    for e in events_out {
+                        if !send(socket, &e).await {
+                            return None;
+                        }
+                    }
+                    continue;
+                }
+                SpeechOutcome::Fatal(event) => {
+                    send(socket, &event).await;
+                    return Some((close_code::POLICY, "audio error"));
+                }
+            },
+            Input::Socket(Err(_)) => {
                 send(socket, &error("idle_timeout", "closing an idle stream", false)).await;
                 return Some((close_code::AWAY, "idle"));
             }
-            Ok(None) | Ok(Some(Err(_))) => return None,
-            Ok(Some(Ok(message))) => message,
-        };
-        let event = match message {
-            Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
-                Ok(ClientMessage::Text { text, turn_id }) => {
-                    let started = Instant::now();
-                    match state.conversations.turn(id, &text).await {
-                        Ok(result) => {
-                            state.metrics.observe_turn("stream", started.elapsed(), &result);
-                            ServerEvent::TurnResult { turn_id, result }
-                        }
-                        Err(e) => {
-                            let e = ApiError::from(e);
-                            let recoverable = e.code != "session_not_found";
-                            let event = error(e.code, e.message, recoverable);
-                            if !recoverable {
+            Input::Socket(Ok(None)) | Input::Socket(Ok(Some(Err(_)))) => return None,
+            Input::Socket(Ok(Some(Ok(message)))) => match message {
+                Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                    Ok(ClientMessage::Text { text, turn_id }) => {
+                        match run_turn(state, id, &text, turn_id, "stream").await {
+                            Ok(event) => event,
+                            Err(event) => {
                                 send(socket, &event).await;
                                 return Some((close_code::POLICY, "session gone"));
                             }
-                            event
                         }
                     }
-                }
-                Ok(ClientMessage::Ping { nonce }) => ServerEvent::Pong { nonce },
-                Ok(ClientMessage::Stop) => {
-                    send(socket, &ServerEvent::Bye).await;
-                    return Some((close_code::NORMAL, "bye"));
-                }
-                Ok(ClientMessage::Start { .. }) => error("already_started", "this stream has already started", true),
-                Err(e) => error("invalid_message", format!("not a stream message: {e}"), true),
+                    Ok(ClientMessage::Ping { nonce }) => ServerEvent::Pong { nonce },
+                    Ok(ClientMessage::Stop) => {
+                        // Let an utterance in progress finish first.
+                        drop(audio);
+                        if let Some(events) = events.as_mut() {
+                            while let Some(event) = events.recv().await {
+                                if let SpeechOutcome::Send(out) = speech_event(state, id, event).await {
+                                    for e in out {
+                                        send(socket, &e).await;
+                                    }
+                                }
+                            }
+                        }
+                        send(socket, &ServerEvent::Bye).await;
+                        return Some((close_code::NORMAL, "bye"));
+                    }
+                    Ok(ClientMessage::Start { .. }) => {
+                        error("already_started", "this stream has already started", true)
+                    }
+                    Err(e) => error("invalid_message", format!("not a stream message: {e}"), true),
+                },
+                Message::Binary(frame) => match &audio {
+                    None => error(
+                        "audio_not_negotiated",
+                        "binary audio frames need an audio format in 'start' (protocol version 2)",
+                        true,
+                    ),
+                    Some(tx) => match tx.try_send(frame.to_vec()) {
+                        Ok(()) => continue,
+                        Err(mpsc::error::TrySendError::Full(_)) => error(
+                            "audio_backpressure",
+                            "audio is arriving faster than it can be processed; frame dropped",
+                            true,
+                        ),
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            error("audio_closed", "speech recognition has stopped on this stream", true)
+                        }
+                    },
+                },
+                Message::Ping(_) | Message::Pong(_) => continue,
+                Message::Close(_) => return Some((close_code::NORMAL, "")),
             },
-            Message::Binary(_) => error(
-                "audio_not_negotiated",
-                "binary audio frames need an audio format in 'start'; this server version takes text turns only",
-                true,
-            ),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => return Some((close_code::NORMAL, "")),
         };
         if !send(socket, &event).await {
             return None;
+        }
+    }
+}
+
+enum Input {
+    Socket(Result<Option<Result<Message, axum::Error>>, tokio::time::error::Elapsed>),
+    Speech(Option<SpeechEvent>),
+}
+
+enum SpeechOutcome {
+    Send(Vec<ServerEvent>),
+    Fatal(Box<ServerEvent>),
+}
+
+async fn next_event(events: &mut Option<mpsc::Receiver<SpeechEvent>>) -> Option<SpeechEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one dialogue turn; Err is a fatal error event (the session is gone).
+async fn run_turn(
+    state: &AppState,
+    id: &str,
+    text: &str,
+    turn_id: Option<String>,
+    channel: &str,
+) -> Result<ServerEvent, ServerEvent> {
+    let started = Instant::now();
+    match state.conversations.turn(id, text).await {
+        Ok(result) => {
+            state.metrics.observe_turn(channel, started.elapsed(), &result);
+            Ok(ServerEvent::TurnResult { turn_id, result })
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            let recoverable = e.code != "session_not_found";
+            let event = error(e.code, e.message, recoverable);
+            if recoverable { Ok(event) } else { Err(event) }
+        }
+    }
+}
+
+/// Maps a recogniser event to what the client hears; a final transcript
+/// also runs the dialogue turn.
+async fn speech_event(state: &AppState, id: &str, event: SpeechEvent) -> SpeechOutcome {
+    match event {
+        SpeechEvent::SpeechStarted { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStarted { at_ms }]),
+        SpeechEvent::Partial { text } => SpeechOutcome::Send(vec![ServerEvent::PartialTranscript { text }]),
+        SpeechEvent::SpeechStopped { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStopped { at_ms }]),
+        SpeechEvent::Final { text, speech_end_ms, latency, decode } => {
+            state.metrics.observe_asr(latency, decode);
+            let transcript = ServerEvent::Transcript {
+                text: text.clone(),
+                speech_end_ms,
+                latency_ms: latency.as_millis() as u64,
+                decode_ms: decode.as_millis() as u64,
+            };
+            if text.trim().is_empty() {
+                // Breath or noise that got past the VAD: nothing to answer.
+                return SpeechOutcome::Send(vec![transcript]);
+            }
+            match run_turn(state, id, &text, None, "voice").await {
+                Ok(result) => SpeechOutcome::Send(vec![transcript, result]),
+                Err(fatal) => SpeechOutcome::Fatal(Box::new(fatal)),
+            }
+        }
+        SpeechEvent::Error { code, message, fatal } => {
+            let event = error(code, message, !fatal);
+            if fatal { SpeechOutcome::Fatal(Box::new(event)) } else { SpeechOutcome::Send(vec![event]) }
         }
     }
 }
