@@ -41,7 +41,10 @@ impl Default for EndpointConfig {
             end_silence_ms: 300,
             max_utterance_ms: 15_000,
             pre_roll_ms: 500,
-            pause_ms: 32,
+            // Long enough that the short gaps inside fluent speech do not
+            // each start a decode; short enough to leave most of the
+            // end-of-speech silence for decoding.
+            pause_ms: 80,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! `fallback_below` is decoded again with the full window, so uncertain
 //! utterances pay for accuracy and confident ones (most of them) do not.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -33,7 +34,7 @@ const TAIL_SAMPLES: usize = (INTERNAL_SAMPLE_RATE_HZ as usize) / 4;
 
 pub struct WhisperRecognizer {
     model: Arc<WhisperModel>,
-    states: Mutex<Vec<DecoderState>>,
+    states: Arc<Mutex<Vec<DecoderState>>>,
     permits: Arc<Semaphore>,
     threads: usize,
     /// Token probability under which a final is re-decoded with the full
@@ -54,7 +55,7 @@ impl WhisperRecognizer {
         let states = (0..decoders).map(|_| model.new_state()).collect::<Result<Vec<_>, _>>()?;
         Ok(WhisperRecognizer {
             model,
-            states: Mutex::new(states),
+            states: Arc::new(Mutex::new(states)),
             permits: Arc::new(Semaphore::new(decoders)),
             threads: threads.max(1),
             fallback_below: DEFAULT_FALLBACK_BELOW,
@@ -72,7 +73,8 @@ impl WhisperRecognizer {
     /// state; for tools and tests that are not on the runtime.
     pub fn transcribe_blocking(&self, audio: &[f32]) -> Result<crate::asr::whisper::Transcript, AsrError> {
         let mut state = self.take_state()?;
-        let result = decode_clip(&self.model, self.threads, self.fallback_below, &mut state, audio);
+        let result =
+            decode_clip(&self.model, self.threads, self.fallback_below, &mut state, audio, &AtomicBool::new(false));
         self.put_state(state);
         result
     }
@@ -98,6 +100,7 @@ fn decode_clip(
     fallback_below: f32,
     state: &mut DecoderState,
     audio: &[f32],
+    cancel: &AtomicBool,
 ) -> Result<crate::asr::whisper::Transcript, AsrError> {
     // A speculative decode starts 32 ms into the silence; give every clip
     // the same quiet tail the endpoint would, so both decode alike.
@@ -106,14 +109,24 @@ fn decode_clip(
     let audio = &padded[..];
     let seconds = audio.len() as f32 / INTERNAL_SAMPLE_RATE_HZ as f32;
     let options = DecodeOptions { threads, ..DecodeOptions::fast_for(seconds) };
-    let fast = model.transcribe_in(state, audio, &options)?;
+    let fast = model.transcribe_cancellable(state, audio, &options, cancel)?;
     if fast.min_token_p >= fallback_below || options.audio_ctx.is_none() {
         return Ok(fast);
     }
     tracing::debug!(min_token_p = fast.min_token_p, text = %fast.text, "unsure fast decode; decoding the full window");
-    let mut full = model.transcribe_in(state, audio, &DecodeOptions { threads, ..DecodeOptions::full_window() })?;
+    let full_window = DecodeOptions { threads, ..DecodeOptions::full_window() };
+    let mut full = model.transcribe_cancellable(state, audio, &full_window, cancel)?;
     full.elapsed += fast.elapsed;
     Ok(full)
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Drops what Whisper writes for non-speech: "[BLANK_AUDIO]", "(coughs)",
@@ -138,22 +151,32 @@ pub fn clean_transcript(text: &str) -> String {
 impl Recognize for WhisperRecognizer {
     async fn recognize(&self, audio: Vec<f32>, purpose: Purpose) -> Result<Recognized, RecognizeError> {
         let permit = self.permits.clone().acquire_owned().await.map_err(|e| RecognizeError(e.to_string()))?;
-        let mut state = self.take_state().map_err(|e| RecognizeError(e.to_string()))?;
+        // Set when this future is dropped (the stream aborted a stale
+        // speculative decode): whisper.cpp then stops at its next check.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let started = Instant::now();
-        // The pool is behind `self`, which the blocking task cannot borrow:
-        // hand it the model and the state, and take the state back after.
+        // The blocking task owns everything it touches: the permit (so a
+        // decoder counts as busy until whisper.cpp has really stopped) and
+        // the pool (so the state goes back even if this future is dropped).
         let model = self.model.clone();
+        let pool = self.states.clone();
         let threads = self.threads;
         // Partials are previews: never worth a full-window decode.
         let fallback = if purpose == Purpose::Final { self.fallback_below } else { 0.0 };
-        let (state, result) = tokio::task::spawn_blocking(move || {
-            let result = decode_clip(&model, threads, fallback, &mut state, &audio);
-            (state, result)
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pooled = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut state = match pooled {
+                Some(state) => state,
+                None => model.new_state()?,
+            };
+            let result = decode_clip(&model, threads, fallback, &mut state, &audio, &cancel);
+            pool.lock().unwrap_or_else(|p| p.into_inner()).push(state);
+            result
         })
         .await
         .map_err(|e| RecognizeError(format!("decoder thread failed: {e}")))?;
-        self.put_state(state);
-        drop(permit);
         let transcript = result.map_err(|e| RecognizeError(e.to_string()))?;
         Ok(Recognized { text: clean_transcript(&transcript.text), decode: started.elapsed() })
     }

@@ -189,7 +189,7 @@ async fn start_turn_ping_stop() {
 async fn unsupported_protocol_versions_are_refused() {
     let gw = gateway().await;
     let (id, _) = session(&gw).await;
-    for version in [0, 2, 999] {
+    for version in [0, 3, 999] {
         let mut ws = connect(&gw, &id).await;
         send(&mut ws, json!({"type": "start", "protocol_version": version})).await;
         let error = event(&mut ws).await;

@@ -94,3 +94,115 @@ async fn a_spoken_flight_booking_over_the_stream() {
     ws.send(Message::Text(json!({"type": "stop"}).to_string().into())).await.unwrap();
     gateway.stop().await.unwrap();
 }
+
+async fn open_stream(
+    gateway: &TestGateway,
+    start: Value,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let session = gateway.session(NOW).await.expect("session");
+    let (mut ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream")))
+        .await
+        .expect("opens");
+    ws.send(Message::Text(start.to_string().into())).await.unwrap();
+    ws
+}
+
+async fn next_event(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("event in time");
+        match message {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("stream ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telephone_audio_in_mulaw_is_understood() {
+    let model = speech::model_path().expect("model");
+    let backend = Backend::redis_sqlite();
+    let mut config = backend.config();
+    config.asr.model = Some(model);
+    let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
+    let start = json!({"type": "start", "protocol_version": 2, "audio": {"encoding": "mulaw", "sample_rate": 8000}});
+    let mut ws = open_stream(&gateway, start).await;
+    assert_eq!(next_event(&mut ws).await["type"], "ready");
+
+    // Real speech ("go forward ten meters", 16 kHz) taken down to a phone
+    // line: 8 kHz (pairs averaged, a crude low-pass that a phone line
+    // resembles), G.711 mu-law, 20 ms frames of 160 bytes.
+    let raw = std::fs::read(format!("{}/goforward.raw", speech::POCKETSPHINX_DATA)).expect("pocketsphinx-testdata");
+    let audio: Vec<f32> = raw.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
+    let mut narrow: Vec<f32> = audio.chunks(2).map(|p| p.iter().sum::<f32>() / p.len() as f32).collect();
+    narrow.extend(std::iter::repeat_n(0.0, 8 * 900));
+    let bytes: Vec<u8> =
+        narrow.iter().map(|s| voxbook_audio::codec::mulaw_encode((s.clamp(-1.0, 1.0) * 32767.0) as i16)).collect();
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    for frame in bytes.chunks(160) {
+        ticker.tick().await;
+        ws.send(Message::Binary(frame.to_vec().into())).await.unwrap();
+    }
+    let mut transcript = Value::Null;
+    loop {
+        let event = next_event(&mut ws).await;
+        match event["type"].as_str() {
+            Some("transcript") => transcript = event,
+            Some("turn_result") => break,
+            Some("error") => panic!("{event}"),
+            _ => {}
+        }
+    }
+    let heard = transcript["text"].as_str().unwrap_or_default().to_lowercase();
+    assert!(heard.contains("forward"), "heard {transcript}");
+    gateway.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_is_refused_clearly_when_it_cannot_be_served() {
+    // No model configured: a clear error, not a silent stream.
+    let backend = Backend::redis_sqlite();
+    let mut config = backend.config();
+    config.asr.model = None;
+    let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
+    let audio = json!({"encoding": "pcm_s16le", "sample_rate": 16000});
+    let mut ws = open_stream(&gateway, json!({"type": "start", "protocol_version": 2, "audio": audio})).await;
+    let e = next_event(&mut ws).await;
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("audio_unavailable")), "{e}");
+    // Audio on protocol version 1: not part of that version.
+    let mut ws = open_stream(&gateway, json!({"type": "start", "protocol_version": 1, "audio": audio})).await;
+    let e = next_event(&mut ws).await;
+    assert_eq!(e["code"], "audio_needs_newer_protocol", "{e}");
+    gateway.stop().await.unwrap();
+
+    // An unsupported format, with a model: refused at start.
+    let mut config = backend.config();
+    config.asr.model = Some(speech::model_path().expect("model"));
+    let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
+    let bad = json!({"encoding": "pcm_s16le", "sample_rate": 12345});
+    let mut ws = open_stream(&gateway, json!({"type": "start", "protocol_version": 2, "audio": bad})).await;
+    let e = next_event(&mut ws).await;
+    assert_eq!(e["code"], "unsupported_audio", "{e}");
+    // Garbage Opus: recoverable errors, then the stream gives up cleanly.
+    let opus = json!({"encoding": "opus", "sample_rate": 48000});
+    let mut ws = open_stream(&gateway, json!({"type": "start", "protocol_version": 2, "audio": opus})).await;
+    assert_eq!(next_event(&mut ws).await["type"], "ready");
+    for _ in 0..25 {
+        if ws.send(Message::Binary(Vec::new().into())).await.is_err() {
+            break;
+        }
+    }
+    let mut fatal = false;
+    while let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        let e: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(e["code"], "invalid_audio", "{e}");
+        if e["recoverable"] == false {
+            fatal = true;
+            break;
+        }
+    }
+    assert!(fatal, "a run of undecodable frames must end the stream");
+    gateway.stop().await.unwrap();
+}

@@ -28,6 +28,7 @@
 //! is compared against the original CTranslate2 model in.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ pub enum AsrError {
     Decode(#[source] whisper_rs::WhisperError),
     #[error("no audio to transcribe")]
     EmptyAudio,
+    #[error("the decode was cancelled")]
+    Cancelled,
     #[error("invalid decoding options: {0}")]
     InvalidOptions(String),
     #[error("this decoder state belongs to another model")]
@@ -170,6 +173,17 @@ pub struct WhisperModel {
     identity: Arc<()>,
 }
 
+/// whisper.cpp's abort callback: stop when the flag behind `user_data` is set.
+unsafe extern "C" fn abort_when_set(user_data: *mut std::ffi::c_void) -> bool {
+    if user_data.is_null() {
+        return false;
+    }
+    // SAFETY: `transcribe_cancellable` passes a pointer to an AtomicBool
+    // that lives for the whole decode.
+    let flag = unsafe { &*(user_data as *const AtomicBool) };
+    flag.load(Ordering::Relaxed)
+}
+
 /// A whisper.cpp decoding state of one [`WhisperModel`], reusable across
 /// clips (`Send`: it may move between threads, one clip at a time).
 pub struct DecoderState {
@@ -247,6 +261,22 @@ impl WhisperModel {
         samples_16k_mono_f32: &[f32],
         opts: &DecodeOptions,
     ) -> Result<Transcript, AsrError> {
+        self.transcribe_cancellable(state, samples_16k_mono_f32, opts, &AtomicBool::new(false))
+    }
+
+    /// As [`Self::transcribe_in`], stopping early (with
+    /// [`AsrError::Cancelled`]) once `cancel` is set: a speculative decode
+    /// whose utterance went on must not keep a decoder busy.
+    pub fn transcribe_cancellable(
+        &self,
+        state: &mut DecoderState,
+        samples_16k_mono_f32: &[f32],
+        opts: &DecodeOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Transcript, AsrError> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(AsrError::Cancelled);
+        }
         opts.validate()?;
         if samples_16k_mono_f32.is_empty() {
             return Err(AsrError::EmptyAudio);
@@ -281,7 +311,19 @@ impl WhisperModel {
             params.set_temperature_inc(0.0);
         }
 
-        state.full(params, samples_16k_mono_f32).map_err(AsrError::Decode)?;
+        // SAFETY: the callback only reads the AtomicBool behind the user
+        // data pointer, and `cancel` outlives `full`, the only call that
+        // can invoke it. (whisper-rs's closure-based setter is not used: it
+        // leaks its box on every call.)
+        unsafe {
+            params.set_abort_callback(Some(abort_when_set));
+            params.set_abort_callback_user_data(cancel as *const AtomicBool as *mut std::ffi::c_void);
+        }
+        let outcome = state.full(params, samples_16k_mono_f32);
+        if cancel.load(Ordering::Relaxed) {
+            return Err(AsrError::Cancelled);
+        }
+        outcome.map_err(AsrError::Decode)?;
 
         let mut segments = Vec::new();
         let eot = self.ctx.token_eot();
