@@ -482,7 +482,7 @@ async fn the_server_closes_with_a_close_frame() {
 
     // After a fatal error in the handshake.
     let mut ws = connect(&gw, &id).await;
-    send(&mut ws, json!({"type": "start", "protocol_version": 2})).await;
+    send(&mut ws, json!({"type": "start", "protocol_version": 99})).await;
     assert_error_event(&event(&mut ws).await, "unsupported_protocol_version", false);
     match tokio::time::timeout(WAIT, ws.next()).await.expect("something in time") {
         Some(Ok(Message::Close(_))) => {}
