@@ -41,10 +41,11 @@ impl Default for EndpointConfig {
             end_silence_ms: 300,
             max_utterance_ms: 15_000,
             pre_roll_ms: 500,
-            // Long enough that the short gaps inside fluent speech do not
-            // each start a decode; short enough to leave most of the
-            // end-of-speech silence for decoding.
-            pause_ms: 80,
+            // Two frames: as early as the VAD can tell, leaving nearly all
+            // of the end-of-speech silence for decoding. The gaps inside
+            // fluent speech start decodes that are cancelled (inside
+            // whisper.cpp) as soon as speech resumes, so eagerness is cheap.
+            pause_ms: 32,
         }
     }
 }

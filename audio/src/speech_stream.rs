@@ -449,6 +449,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn partials_arrive_while_the_user_talks() {
+        let speech = std::fs::read(GOFORWARD).expect("pocketsphinx-testdata is installed");
+        let fake = Arc::new(Fake { decodes: AtomicUsize::new(0), delay: Duration::from_millis(5) });
+        let config = SpeechStreamConfig {
+            max_speed: 1000.0,
+            partial_interval: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let stream = spawn(pcm16(16_000), config, fake.clone()).unwrap();
+        // Real time: partials are paced by the wall clock.
+        for chunk in speech.chunks(640).chain(vec![0u8; 32_000].chunks(640)) {
+            stream.audio.send(chunk.to_vec()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(stream.audio);
+        let events = collect(stream.events).await;
+        let partials = events.iter().filter(|e| matches!(e, SpeechEvent::Partial { .. })).count();
+        assert!(partials >= 1, "{events:?}");
+        // Partials come between the start of speech and its end.
+        let first_partial = events.iter().position(|e| matches!(e, SpeechEvent::Partial { .. }));
+        let started = events.iter().position(|e| matches!(e, SpeechEvent::SpeechStarted { .. }));
+        assert!(started < first_partial, "{events:?}");
+    }
+
+    #[tokio::test]
     async fn audio_much_faster_than_real_time_is_refused() {
         let fake = Arc::new(Fake { decodes: AtomicUsize::new(0), delay: Duration::ZERO });
         let config = SpeechStreamConfig { max_speed: 1.5, burst: Duration::from_millis(500), ..Default::default() };

@@ -41,6 +41,8 @@ pub const PEOPLE_NOUNS: &[&str] = &[
     "guests",
     "of us",
     "pax",
+    "tickets",
+    "seats",
 ];
 
 /// Companions that make "me and my X" a party of two.

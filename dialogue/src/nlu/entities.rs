@@ -11,26 +11,6 @@ use chrono::NaiveDate;
 use crate::extract::places::{Gazetteer, Place};
 use crate::extract::{Span, counts, dates, numbers, refs};
 
-/// Words that make a number a count of people.
-pub const PEOPLE_NOUNS: [&str; 16] = [
-    "passenger",
-    "passengers",
-    "adult",
-    "adults",
-    "people",
-    "person",
-    "persons",
-    "traveller",
-    "travellers",
-    "traveler",
-    "travelers",
-    "guest",
-    "guests",
-    "pax",
-    "tickets",
-    "seats",
-];
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntityValue {
     Place(Place),
@@ -105,7 +85,7 @@ impl EntityFinder<'_> {
         for found in self.gazetteer.find(words) {
             candidates.push(Entity { value: EntityValue::Place(found.value), span: found.span });
         }
-        for found in counts::find_party_size(words).into_iter().chain(counts::find_counts(words, &PEOPLE_NOUNS)) {
+        for found in counts::find_party_size(words) {
             candidates.push(Entity { value: EntityValue::Party(found.value), span: found.span });
         }
         for found in counts::find_nights(words) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Saved, SessionStore, StoreError, decode, encode};
+use super::{Saved, SessionStore, StoreError, decode, encode, next_version};
 use crate::state::SessionState;
 
 struct Entry {
@@ -65,10 +65,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn save(&self, state: &mut SessionState, ttl: Duration) -> Result<Saved, StoreError> {
-        let expected = state.version;
-        let mut next = state.clone();
-        next.version = expected + 1;
-        let json = encode(&next)?;
+        let (expected, next, json) = next_version(state)?;
         let now = Instant::now();
         let mut map = self.lock();
         match map.get_mut(&state.id) {
@@ -76,8 +73,8 @@ impl SessionStore for MemoryStore {
                 if e.version != expected {
                     return Ok(Saved::Conflict);
                 }
-                *e = Entry { version: expected + 1, json, expires: now + ttl };
-                state.version = expected + 1;
+                *e = Entry { version: next, json, expires: now + ttl };
+                state.version = next;
                 Ok(Saved::Written)
             }
             _ => Ok(Saved::Missing),

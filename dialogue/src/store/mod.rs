@@ -59,6 +59,14 @@ fn encode(state: &SessionState) -> Result<String, StoreError> {
     serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The next version of `state` and its JSON, for a conditional write.
+fn next_version(state: &SessionState) -> Result<(u64, u64, String), StoreError> {
+    let expected = state.version;
+    let mut next = state.clone();
+    next.version = expected + 1;
+    Ok((expected, expected + 1, encode(&next)?))
+}
+
 fn decode(text: &str, version: u64) -> Result<SessionState, StoreError> {
     let mut state: SessionState = serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     state.version = version;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use super::{Saved, SessionStore, StoreError, decode, encode};
+use super::{Saved, SessionStore, StoreError, decode, encode, next_version};
 use crate::state::SessionState;
 
 /// KEYS[1] session key; ARGV: data, ttl ms. Returns 1 if created.
@@ -98,16 +98,13 @@ impl SessionStore for RedisStore {
     }
 
     async fn save(&self, state: &mut SessionState, ttl: Duration) -> Result<Saved, StoreError> {
-        let expected = state.version;
-        let mut next = state.clone();
-        next.version = expected + 1;
-        let json = encode(&next)?;
+        let (expected, next, json) = next_version(state)?;
         let mut c = self.connection.clone();
         let answer: i64 = self
             .save
             .key(self.key(&state.id))
             .arg(expected.to_string())
-            .arg((expected + 1).to_string())
+            .arg(next.to_string())
             .arg(json)
             .arg(millis(ttl))
             .invoke_async(&mut c)
@@ -115,7 +112,7 @@ impl SessionStore for RedisStore {
             .map_err(unavailable)?;
         Ok(match answer {
             1 => {
-                state.version = expected + 1;
+                state.version = next;
                 Saved::Written
             }
             0 => Saved::Conflict,
