@@ -81,6 +81,7 @@ pub struct FileConfig {
     pub max_utterance_ms: Option<u32>,
     pub audio_max_speed: Option<f32>,
     pub partial_interval_ms: Option<u64>,
+    pub asr_fallback_below: Option<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +113,9 @@ pub struct AsrConfig {
     pub decoders: usize,
     /// Threads per decode.
     pub threads: usize,
+    /// Token probability under which a final transcript is decoded again
+    /// with the full window (0 turns the fallback off).
+    pub fallback_below: f32,
     pub stream: SpeechStreamConfig,
 }
 
@@ -121,7 +125,13 @@ pub const DEFAULT_ASR_MODEL: &str = "models/ggml-tiny.en.bin";
 impl Default for AsrConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        AsrConfig { model: None, decoders: 1, threads: cores.clamp(1, 4), stream: SpeechStreamConfig::default() }
+        AsrConfig {
+            model: None,
+            decoders: 1,
+            threads: cores.clamp(1, 4),
+            fallback_below: voxbook_audio::recognizer::DEFAULT_FALLBACK_BELOW,
+            stream: SpeechStreamConfig::default(),
+        }
     }
 }
 
@@ -219,6 +229,9 @@ impl Config {
         if let Some(v) = args.audio_max_speed.or(file.audio_max_speed) {
             c.asr.stream.max_speed = v;
         }
+        if let Some(p) = file.asr_fallback_below {
+            c.asr.fallback_below = p;
+        }
         if let Some(ms) = file.partial_interval_ms {
             c.asr.stream.partial_interval = Duration::from_millis(ms);
         }
@@ -243,6 +256,9 @@ impl Config {
             bail!("max_body_bytes must be at least 1024");
         }
         self.asr.stream.endpoint.check().map_err(|e| anyhow::anyhow!("audio endpointing: {e}"))?;
+        if !(0.0..=1.0).contains(&self.asr.fallback_below) {
+            bail!("asr_fallback_below must be between 0 and 1");
+        }
         if !(1.0..=100.0).contains(&self.asr.stream.max_speed) {
             bail!("audio_max_speed must be between 1 and 100");
         }
