@@ -80,16 +80,26 @@ impl WhisperRecognizer {
     }
 
     fn take_state(&self) -> Result<DecoderState, AsrError> {
-        let pooled = self.states.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match pooled {
-            Some(state) => Ok(state),
-            None => self.model.new_state(),
-        }
+        checkout(&self.states, &self.model)
     }
 
     fn put_state(&self, state: DecoderState) {
-        self.states.lock().unwrap_or_else(|p| p.into_inner()).push(state);
+        checkin(&self.states, state);
     }
+}
+
+/// A pooled state, or a new one when the pool is empty.
+fn checkout(pool: &Mutex<Vec<DecoderState>>, model: &WhisperModel) -> Result<DecoderState, AsrError> {
+    let pooled = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    match pooled {
+        Some(state) => Ok(state),
+        None => model.new_state(),
+    }
+}
+
+fn checkin(pool: &Mutex<Vec<DecoderState>>, state: DecoderState) {
+    // A panic while holding the lock cannot leave the Vec half-changed.
+    pool.lock().unwrap_or_else(|p| p.into_inner()).push(state);
 }
 
 /// One guarded fast decode of a clip with a pooled state, falling back to
@@ -166,13 +176,9 @@ impl Recognize for WhisperRecognizer {
         let fallback = if purpose == Purpose::Final { self.fallback_below } else { 0.0 };
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let pooled = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let mut state = match pooled {
-                Some(state) => state,
-                None => model.new_state()?,
-            };
+            let mut state = checkout(&pool, &model)?;
             let result = decode_clip(&model, threads, fallback, &mut state, &audio, &cancel);
-            pool.lock().unwrap_or_else(|p| p.into_inner()).push(state);
+            checkin(&pool, state);
             result
         })
         .await

@@ -12,7 +12,7 @@ use voxbook_proto::booking::{
     ModifyRequest,
 };
 
-use super::{Engine, Turn, no_values, render, speech};
+use super::{Engine, Turn, no_values, render, reprompt, speech};
 use crate::assistant::{Assistant, FlowDef};
 use crate::config::{ActionTool, LookupTool, SlotKind};
 use crate::nlu::Understanding;
@@ -214,21 +214,14 @@ impl Engine {
         flow: &FlowState,
         turn: &mut Turn,
     ) -> Outcome {
-        turn.understood = false;
-        state.failures += 1;
-        if state.failures >= a.settings.max_failures {
-            turn.say(render(&a.messages.failures_handoff, &no_values()));
-            turn.handoff = true;
-            state.ended = true;
-            return Outcome::Dropped;
-        }
         let prompt = if flow.stage == Stage::ChoosingOption {
             render(&a.messages.option_not_understood, &no_values())
         } else {
             flow.last_prompt.clone()
         };
-        let template = if state.failures == 1 { &a.messages.not_understood } else { &a.messages.not_understood_again };
-        turn.say(render(template, &HashMap::from([("prompt", prompt)])));
+        if reprompt(a, state, prompt, turn) {
+            return Outcome::Dropped;
+        }
         Outcome::Continue
     }
 

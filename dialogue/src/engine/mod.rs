@@ -259,21 +259,8 @@ impl Engine {
 
     /// Counts a failure and reprompts, escalating to a hand-off.
     fn not_understood(&self, assistant: &Assistant, state: &mut SessionState, turn: &mut Turn) {
-        turn.understood = false;
-        state.failures += 1;
-        if state.failures >= assistant.settings.max_failures {
-            turn.say(render(&assistant.messages.failures_handoff, &no_values()));
-            turn.handoff = true;
-            state.ended = true;
-            return;
-        }
         let prompt = self.pending_prompt(assistant, state);
-        let template = if state.failures == 1 {
-            &assistant.messages.not_understood
-        } else {
-            &assistant.messages.not_understood_again
-        };
-        turn.say(render(template, &HashMap::from([("prompt", prompt)])));
+        reprompt(assistant, state, prompt, turn);
     }
 
     /// What the assistant is waiting for, as a question.
@@ -314,6 +301,23 @@ impl Engine {
         }
         turn.say(self.pending_prompt(assistant, state));
     }
+}
+
+/// Counts a failure and reprompts with `prompt`, escalating to a hand-off
+/// after `max_failures`; true when the conversation was handed off.
+fn reprompt(assistant: &Assistant, state: &mut SessionState, prompt: String, turn: &mut Turn) -> bool {
+    turn.understood = false;
+    state.failures += 1;
+    if state.failures >= assistant.settings.max_failures {
+        turn.say(render(&assistant.messages.failures_handoff, &no_values()));
+        turn.handoff = true;
+        state.ended = true;
+        return true;
+    }
+    let template =
+        if state.failures == 1 { &assistant.messages.not_understood } else { &assistant.messages.not_understood_again };
+    turn.say(render(template, &HashMap::from([("prompt", prompt)])));
+    false
 }
 
 /// At a read-back, "yes, book the flight" names a flow but means yes.
