@@ -13,6 +13,7 @@ pub mod models;
 pub mod recognizer;
 pub mod resample;
 pub mod speech_stream;
+pub mod tts;
 
 /// The sample rate every internal audio path works at (Whisper's rate).
 pub const INTERNAL_SAMPLE_RATE_HZ: u32 = 16_000;

@@ -19,18 +19,27 @@ pub struct StreamResampler {
 
 impl StreamResampler {
     pub fn new(from_rate: u32) -> Result<StreamResampler, AudioError> {
-        let inner = if from_rate == INTERNAL_SAMPLE_RATE_HZ {
+        StreamResampler::between(from_rate, INTERNAL_SAMPLE_RATE_HZ)
+    }
+
+    /// A resampler from any rate to any rate (equal rates pass through).
+    pub fn between(from_rate: u32, to_rate: u32) -> Result<StreamResampler, AudioError> {
+        if from_rate == 0 || to_rate == 0 {
+            return Err(AudioError::Unsupported(format!("resampling from {from_rate} Hz to {to_rate} Hz")));
+        }
+        let inner = if from_rate == to_rate {
             None
         } else {
-            let fft = Fft::<f32>::new(from_rate as usize, INTERNAL_SAMPLE_RATE_HZ as usize, CHUNK, 1, FixedSync::Input)
-                .map_err(|e| AudioError::Unsupported(format!("resampling from {from_rate} Hz: {e}")))?;
+            let fft = Fft::<f32>::new(from_rate as usize, to_rate as usize, CHUNK, 1, FixedSync::Input)
+                .map_err(|e| AudioError::Unsupported(format!("resampling from {from_rate} Hz to {to_rate} Hz: {e}")))?;
             Some(fft)
         };
         let scratch = vec![0.0; inner.as_ref().map(|r| r.output_frames_max()).unwrap_or(0)];
         Ok(StreamResampler { inner, pending: Vec::new(), scratch })
     }
 
-    /// Feeds samples; appends whatever 16 kHz output is ready.
+    /// Feeds samples; appends whatever output (16 kHz unless built with
+    /// [`StreamResampler::between`]) is ready.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), AudioError> {
         let Some(resampler) = self.inner.as_mut() else {
             out.extend_from_slice(input);
@@ -88,6 +97,24 @@ impl StreamResampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn between_converts_to_the_target_rate() {
+        for (from, to) in [(22_050u32, 24_000u32), (22_050, 8_000), (16_000, 24_000)] {
+            let mut r = StreamResampler::between(from, to).unwrap();
+            let input = vec![0.25f32; from as usize];
+            let mut out = Vec::new();
+            r.push(&input, &mut out).unwrap();
+            r.flush(&mut out).unwrap();
+            let expected = to as f32;
+            assert!((out.len() as f32 - expected).abs() < 0.1 * expected, "{from}->{to}: {}", out.len());
+        }
+        assert!(StreamResampler::between(0, 16_000).is_err());
+        let mut same = StreamResampler::between(24_000, 24_000).unwrap();
+        let mut out = Vec::new();
+        same.push(&[0.5], &mut out).unwrap();
+        assert_eq!(out, vec![0.5]);
+    }
 
     #[test]
     fn sixteen_khz_passes_through() {
