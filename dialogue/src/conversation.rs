@@ -165,6 +165,37 @@ impl Conversations {
         Err(ConversationError::Contended)
     }
 
+    /// Records what the user heard of turn `turn`'s spoken reply (they
+    /// interrupted it), so the context holds what was really said to them.
+    /// False when that turn is no longer in the history.
+    pub async fn record_heard(&self, id: &str, turn: u64, heard: &str) -> Result<bool, ConversationError> {
+        let lock = self.locks.entry(id);
+        let result = {
+            let _turn = lock.lock().await;
+            self.record_heard_locked(id, turn, heard).await
+        };
+        self.locks.release(id, lock);
+        result
+    }
+
+    async fn record_heard_locked(&self, id: &str, turn: u64, heard: &str) -> Result<bool, ConversationError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut state) = self.store.load(id).await? else {
+                return Err(ConversationError::NotFound);
+            };
+            let Some(entry) = state.history.iter_mut().find(|h| h.turn == turn) else {
+                return Ok(false);
+            };
+            entry.heard = Some(heard.to_string());
+            match self.store.save(&mut state, self.ttl).await? {
+                Saved::Written => return Ok(true),
+                Saved::Missing => return Err(ConversationError::NotFound),
+                Saved::Conflict => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+        Err(ConversationError::Contended)
+    }
+
     pub async fn view(&self, id: &str) -> Result<SessionView, ConversationError> {
         let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
         let ttl = self.store.ttl(id).await?;
@@ -222,6 +253,7 @@ fn view_of(state: &SessionState, expires_in_seconds: Option<u64>) -> SessionView
                 turn: h.turn,
                 user: h.user.clone(),
                 reply: h.reply.clone(),
+                heard: h.heard.clone(),
                 intent: h.intent.clone(),
                 at: h.at.clone(),
             })

@@ -162,6 +162,9 @@ pub struct TurnRecord {
     pub turn: u64,
     pub user: String,
     pub reply: String,
+    /// What the user heard of the spoken reply, when they interrupted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard: Option<String>,
     pub intent: String,
     /// RFC 3339, wall clock.
     pub at: String,

@@ -139,6 +139,9 @@ pub struct HistoryEntry {
     pub turn: u64,
     pub user: String,
     pub reply: String,
+    /// What the user actually heard of a spoken reply they interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard: Option<String>,
     pub intent: String,
     pub at: String,
 }

@@ -36,6 +36,16 @@ pub enum AudioEncoding {
     Alaw,
 }
 
+/// The audio a client wants replies spoken in (binary frames from the
+/// server, 20 ms each): `pcm_s16le` at 16 or 24 kHz, `opus` at 16 or
+/// 24 kHz, or `mulaw` at 8 kHz.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioOutput {
+    pub encoding: AudioEncoding,
+    pub sample_rate: u32,
+}
+
 /// The audio a client will send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +72,9 @@ pub enum ClientMessage {
         /// Present when the client will stream audio (version 2 and up).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         audio: Option<AudioInput>,
+        /// Present when replies should be spoken back (version 2 and up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<AudioOutput>,
     },
     /// A user utterance as text (typed, or transcribed by the client or a
     /// telephony provider).
@@ -116,6 +129,21 @@ pub enum ServerEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         turn_id: Option<String>,
         result: TurnResponse,
+    },
+    /// A reply starts being spoken; its audio frames follow.
+    ReplyStarted {
+        turn: u64,
+        text: String,
+    },
+    /// The reply's audio is complete (all frames sent).
+    ReplyFinished {
+        turn: u64,
+    },
+    /// The user spoke over the reply: its audio stopped; `heard` is what
+    /// had been played (the session records it as what the user heard).
+    Interrupted {
+        turn: u64,
+        heard: String,
     },
     Error {
         code: String,

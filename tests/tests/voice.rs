@@ -206,3 +206,141 @@ async fn audio_is_refused_clearly_when_it_cannot_be_served() {
     assert!(fatal, "a run of undecodable frames must end the stream");
     gateway.stop().await.unwrap();
 }
+
+/// Collects events and binary frames until `until` (an event type).
+async fn collect_until(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    until: &str,
+    frames: &mut Vec<Vec<u8>>,
+) -> Vec<(std::time::Instant, Value)> {
+    let mut events = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {until} event; got {events:?}"));
+        match message {
+            Some(Ok(Message::Binary(frame))) => frames.push(frame.to_vec()),
+            Some(Ok(Message::Text(text))) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                let done = event["type"] == until;
+                events.push((std::time::Instant::now(), event));
+                if done {
+                    return events;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("stream ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_are_spoken_back_and_say_what_the_reply_text_says() {
+    let model_path = speech::model_path().expect("model");
+    let backend = Backend::redis_sqlite();
+    let gateway = TestGateway::start(&backend).await.expect("gateway");
+    let start = json!({"type": "start", "protocol_version": 2,
+        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
+    let mut ws = open_stream(&gateway, start).await;
+    assert_eq!(next_event(&mut ws).await["type"], "ready");
+    // The help reply: long enough (about 25 words) for a stable word error rate.
+    let turn = json!({"type": "text", "text": "what can you do"});
+    ws.send(Message::Text(turn.to_string().into())).await.unwrap();
+    let mut frames = Vec::new();
+    let events = collect_until(&mut ws, "reply_finished", &mut frames).await;
+    let kinds: Vec<&str> = events.iter().filter_map(|(_, e)| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["turn_result", "reply_started", "reply_finished"], "{events:?}");
+    let reply = events[1].1["text"].as_str().unwrap().to_string();
+    assert!(frames.iter().all(|f| f.len() == 640), "20 ms frames of 16 kHz PCM");
+    let audio: Vec<f32> =
+        frames.concat().chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
+    assert!(audio.len() > 16_000, "at least a second of speech");
+    // Streamed at playback pace (not synthesised whole, then dumped): the
+    // reply takes about as long to arrive as it takes to play.
+    let seconds = audio.len() as f64 / 16_000.0;
+    let spoken_over = events[2].0.duration_since(events[1].0).as_secs_f64();
+    assert!(spoken_over >= 0.7 * seconds, "{seconds:.1} s of audio arrived in {spoken_over:.1} s");
+    let model = voxbook_audio::asr::whisper::WhisperModel::load(&model_path).unwrap();
+    let options = voxbook_audio::asr::whisper::DecodeOptions::full_window();
+    let heard = tokio::task::spawn_blocking(move || model.transcribe(&audio, &options)).await.unwrap().unwrap().text;
+    let wer = voxbook_tests::wer::corpus_wer([(reply.as_str(), heard.as_str())]);
+    assert!(wer <= 35.0, "the bot said {heard:?} for {reply:?} (WER {wer:.0}%)");
+    gateway.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_can_interrupt_a_spoken_reply() {
+    let model = speech::model_path().expect("model");
+    let backend = Backend::redis_sqlite();
+    let mut config = backend.config();
+    config.asr.model = Some(model);
+    let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
+    let session = gateway.session(NOW).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await.unwrap();
+    let start = json!({"type": "start", "protocol_version": 2,
+        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
+        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
+    ws.send(Message::Text(start.to_string().into())).await.unwrap();
+    assert_eq!(next_event(&mut ws).await["type"], "ready");
+
+    // The help reply is long: about ten seconds of speech.
+    ws.send(Message::Text(json!({"type": "text", "text": "help"}).to_string().into())).await.unwrap();
+    let mut frames = Vec::new();
+    let started = collect_until(&mut ws, "reply_started", &mut frames).await;
+    let reply = started.last().unwrap().1["text"].as_str().unwrap().to_string();
+    let help_turn = started.last().unwrap().1["turn"].as_u64().unwrap();
+    // Let a second of it play, then talk over it at real-time pace.
+    while frames.len() < 50 {
+        match ws.next().await {
+            Some(Ok(Message::Binary(f))) => frames.push(f.to_vec()),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let user = speech::espeak("Start over please", &std::env::temp_dir()).unwrap();
+    let mut pcm = pcm_frames(&user);
+    pcm.extend(pcm_frames(&vec![0.0f32; 16 * 900]));
+    let (mut sink, mut source) = ws.split();
+    let talker = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(20));
+        for frame in pcm {
+            ticker.tick().await;
+            sink.send(Message::Binary(frame.into())).await.unwrap();
+        }
+        sink
+    });
+    let mut interrupted = None;
+    let mut frames_after = 0;
+    let mut result = None;
+    while result.is_none() {
+        let message =
+            tokio::time::timeout(Duration::from_secs(30), source.next()).await.expect("events").unwrap().unwrap();
+        match message {
+            Message::Binary(_) if interrupted.is_some() => frames_after += 1,
+            Message::Binary(_) => {}
+            Message::Text(text) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                match event["type"].as_str() {
+                    Some("interrupted") => interrupted = Some(event),
+                    Some("reply_finished") if interrupted.is_none() => panic!("the reply played to the end: {event}"),
+                    Some("turn_result") => result = Some(event),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = talker.await;
+    let interrupted = interrupted.expect("an interrupted event");
+    assert_eq!(interrupted["turn"].as_u64(), Some(help_turn));
+    let heard = interrupted["heard"].as_str().unwrap().to_string();
+    assert!(!heard.is_empty() && heard.len() < reply.len(), "heard {heard:?} of {reply:?}");
+    assert!(reply.starts_with(&heard), "{heard:?} is not the start of {reply:?}");
+    // Frames already in flight may arrive, but the playback stopped.
+    assert!(frames_after <= 20, "{frames_after} frames after the interruption");
+    let (_, view) = gateway.get_json(&format!("/v1/sessions/{session}")).await.unwrap();
+    let entry = view["history"].as_array().unwrap().iter().find(|h| h["turn"].as_u64() == Some(help_turn)).cloned();
+    assert_eq!(entry.unwrap()["heard"].as_str(), Some(heard.as_str()), "{view}");
+    gateway.stop().await.unwrap();
+}

@@ -12,6 +12,7 @@
 
 pub mod encode;
 pub mod espeak;
+pub mod speaker;
 pub mod split;
 
 use async_trait::async_trait;

@@ -152,6 +152,7 @@ impl Engine {
             turn: state.turns,
             user: text.to_string(),
             reply: reply.clone(),
+            heard: None,
             intent: turn.intent.name.clone(),
             at: wall.to_rfc3339(),
         });

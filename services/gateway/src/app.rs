@@ -31,6 +31,8 @@ pub struct AppState {
     pub stream_idle_timeout: Duration,
     /// Speech recognition for audio streams; None when no model is set up.
     pub speech: Option<SpeechEngine>,
+    /// Speech synthesis for spoken replies; None when turned off.
+    pub tts: Option<Arc<dyn voxbook_audio::tts::TtsEngine>>,
 }
 
 /// The shared recogniser and the per-stream settings.

@@ -82,6 +82,9 @@ pub struct FileConfig {
     pub audio_max_speed: Option<f32>,
     pub partial_interval_ms: Option<u64>,
     pub asr_fallback_below: Option<f32>,
+    pub tts_engine: Option<String>,
+    pub tts_voice: Option<String>,
+    pub tts_wpm: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +105,35 @@ pub struct Config {
     /// hot reload.
     pub config_poll: Option<Duration>,
     pub asr: AsrConfig,
+    pub tts: TtsConfig,
+}
+
+/// Speech synthesis for spoken replies.
+#[derive(Debug, Clone)]
+pub struct TtsConfig {
+    /// "espeak" (the embedded default, run out of process) or "none".
+    pub engine: String,
+    pub voice: String,
+    pub words_per_minute: u32,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig { engine: "espeak".into(), voice: "en-us".into(), words_per_minute: 170 }
+    }
+}
+
+impl TtsConfig {
+    /// The configured engine, or None when synthesis is off.
+    pub fn engine(&self) -> Option<std::sync::Arc<dyn voxbook_audio::tts::TtsEngine>> {
+        match self.engine.as_str() {
+            "espeak" => Some(std::sync::Arc::new(voxbook_audio::tts::espeak::EspeakEngine::new(
+                &self.voice,
+                self.words_per_minute,
+            ))),
+            _ => None,
+        }
+    }
 }
 
 /// Speech recognition for audio streams.
@@ -150,6 +182,7 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             config_poll: Some(Duration::from_secs(2)),
             asr: AsrConfig::default(),
+            tts: TtsConfig::default(),
         }
     }
 }
@@ -229,6 +262,15 @@ impl Config {
         if let Some(v) = args.audio_max_speed.or(file.audio_max_speed) {
             c.asr.stream.max_speed = v;
         }
+        if let Some(engine) = file.tts_engine {
+            c.tts.engine = engine;
+        }
+        if let Some(voice) = file.tts_voice {
+            c.tts.voice = voice;
+        }
+        if let Some(wpm) = file.tts_wpm {
+            c.tts.words_per_minute = wpm;
+        }
         if let Some(p) = file.asr_fallback_below {
             c.asr.fallback_below = p;
         }
@@ -256,6 +298,9 @@ impl Config {
             bail!("max_body_bytes must be at least 1024");
         }
         self.asr.stream.endpoint.check().map_err(|e| anyhow::anyhow!("audio endpointing: {e}"))?;
+        if !matches!(self.tts.engine.as_str(), "espeak" | "none") {
+            bail!("tts_engine must be \"espeak\" or \"none\"");
+        }
         if !(0.0..=1.0).contains(&self.asr.fallback_below) {
             bail!("asr_fallback_below must be between 0 and 1");
         }

@@ -118,6 +118,7 @@ impl Gateway {
             max_body_bytes: config.max_body_bytes,
             stream_idle_timeout: Duration::from_secs(300),
             speech: load_speech(&config.asr)?,
+            tts: config.tts.engine(),
         };
         let sweeper = booking.clone().map(|service| {
             tokio::spawn(async move {

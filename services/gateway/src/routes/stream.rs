@@ -17,9 +17,12 @@ use axum::response::Response;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use voxbook_audio::speech_stream::{self, SpeechEvent, SpeechStream};
+use voxbook_audio::tts::encode::{OutputEncoder, OutputFormat};
+use voxbook_audio::tts::speaker::Playback;
 use voxbook_proto::stream::{
     AUDIO_PROTOCOL_VERSION, ClientMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ServerEvent,
 };
+use voxbook_proto::stream::{AudioEncoding, AudioOutput};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -60,7 +63,7 @@ async fn run(state: AppState, id: String, mut socket: WebSocket) {
     let span = tracing::info_span!("stream", session_id = %id);
     async {
         let close = match handshake(&state, &id, &mut socket).await {
-            Ok(speech) => serve(&state, &id, &mut socket, speech).await,
+            Ok(started) => serve(&state, &id, &mut socket, started).await,
             Err(close) => close,
         };
         // A close frame tells the client the end is deliberate (a dropped
@@ -75,6 +78,33 @@ async fn run(state: AppState, id: String, mut socket: WebSocket) {
     state.metrics.open_streams.dec();
 }
 
+/// What `start` set up.
+struct Started {
+    speech: Option<SpeechStream>,
+    /// How replies are spoken back, when the client asked for it.
+    output: Option<OutputFormat>,
+}
+
+/// Maps the client's requested output to an encoder format.
+fn output_format(spec: AudioOutput) -> Result<OutputFormat, String> {
+    let format = match spec.encoding {
+        AudioEncoding::PcmS16le => OutputFormat::PcmS16le { sample_rate: spec.sample_rate },
+        AudioEncoding::Opus => OutputFormat::Opus { sample_rate: spec.sample_rate },
+        AudioEncoding::Mulaw if spec.sample_rate == 8_000 => OutputFormat::Mulaw,
+        _ => {
+            return Err(format!(
+                "cannot speak {:?} at {} Hz (pcm_s16le or opus at 16000/24000, mulaw at 8000)",
+                spec.encoding, spec.sample_rate
+            ));
+        }
+    };
+    OutputEncoder::new(format, 16_000).map(|_| format).map_err(|e| e.to_string())
+}
+
+/// Frames are released this far ahead of real time, for the client's
+/// jitter buffer.
+const PLAYBACK_LEAD: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How a stream ends: a close code and reason to send, or None when the
 /// client has already gone.
 type Close = Option<(u16, &'static str)>;
@@ -83,7 +113,7 @@ const POLICY: Close = Some((close_code::POLICY, "protocol error"));
 
 /// Waits for `start` and answers `ready` (starting speech recognition
 /// when the client declared audio); Err says how to close instead.
-async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result<Option<SpeechStream>, Close> {
+async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result<Started, Close> {
     let first = match tokio::time::timeout(START_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<ClientMessage>(&text),
         Ok(Some(Ok(Message::Close(_)))) => return Err(Some((close_code::NORMAL, ""))),
@@ -98,9 +128,29 @@ async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result
         }
     };
     match first {
-        Ok(ClientMessage::Start { protocol_version, audio })
+        Ok(ClientMessage::Start { protocol_version, audio, output })
             if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol_version) =>
         {
+            let output = match output {
+                None => None,
+                Some(_) if protocol_version < AUDIO_PROTOCOL_VERSION => {
+                    let message = format!("spoken replies need protocol version {AUDIO_PROTOCOL_VERSION} or later");
+                    send(socket, &error("audio_needs_newer_protocol", message, false)).await;
+                    return Err(POLICY);
+                }
+                Some(spec) => match (state.tts.as_ref(), output_format(spec)) {
+                    (None, _) => {
+                        let message = "this server has no speech synthesis configured";
+                        send(socket, &error("tts_unavailable", message, false)).await;
+                        return Err(POLICY);
+                    }
+                    (_, Err(message)) => {
+                        send(socket, &error("unsupported_output", message, false)).await;
+                        return Err(POLICY);
+                    }
+                    (Some(_), Ok(format)) => Some(format),
+                },
+            };
             let speech = match audio {
                 None => None,
                 Some(_) if protocol_version < AUDIO_PROTOCOL_VERSION => {
@@ -134,7 +184,7 @@ async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result
                 }
             };
             if send(socket, &ServerEvent::Ready { session_id: id.to_string(), protocol_version, prompt }).await {
-                Ok(speech)
+                Ok(Started { speech, output })
             } else {
                 Err(None)
             }
@@ -158,17 +208,50 @@ async fn handshake(state: &AppState, id: &str, socket: &mut WebSocket) -> Result
 }
 
 /// Runs turns until the stream ends; says how to close it.
-async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, speech: Option<SpeechStream>) -> Close {
-    let (audio, mut events) = match speech {
+async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Started) -> Close {
+    let (audio, mut events) = match started.speech {
         Some(stream) => (Some(stream.audio), Some(stream.events)),
         None => (None, None),
     };
+    let output = started.output;
+    // The reply being spoken, with its turn number.
+    let mut playback: Option<(u64, Playback)> = None;
     loop {
         let next = tokio::select! {
             message = tokio::time::timeout(state.stream_idle_timeout, socket.recv()) => Input::Socket(message),
             event = next_event(&mut events) => Input::Speech(event),
+            frame = next_frame(&mut playback) => Input::Frame(frame),
         };
         let event = match next {
+            Input::Frame(Some(frame)) => {
+                if socket.send(Message::Binary(frame.into())).await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            Input::Frame(None) => {
+                let Some((turn, done)) = playback.take() else { continue };
+                if let Err(e) = done.outcome().await {
+                    tracing::warn!(error = %e, "speech synthesis failed");
+                    send(socket, &error("tts_failed", e.to_string(), true)).await;
+                }
+                ServerEvent::ReplyFinished { turn }
+            }
+            Input::Speech(Some(SpeechEvent::SpeechStarted { at_ms })) if playback.is_some() => {
+                // Barge-in: the user talks over the reply. Stop it now and
+                // remember what they heard of it.
+                let Some((turn, stopped)) = playback.take() else { continue };
+                let heard = stopped.interrupt();
+                if let Err(e) = state.conversations.record_heard(id, turn, &heard).await {
+                    tracing::warn!(error = %e, "could not record the heard part of a reply");
+                }
+                for event in [ServerEvent::Interrupted { turn, heard }, ServerEvent::SpeechStarted { at_ms }] {
+                    if !send(socket, &event).await {
+                        return None;
+                    }
+                }
+                continue;
+            }
             Input::Speech(None) => {
                 // The recogniser ended (fatal audio error, reported already).
                 events = None;
@@ -176,10 +259,15 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, speech: Optio
             }
             Input::Speech(Some(event)) => match speech_event(state, id, event).await {
                 SpeechOutcome::Send(events_out) => {
-                    for e in events_out {
-                        if !send(socket, &e).await {
+                    for e in &events_out {
+                        if !send(socket, e).await {
                             return None;
                         }
+                    }
+                    if let Some(reply) = events_out.iter().find_map(spoken_reply)
+                        && !speak(state, socket, output, &mut playback, reply).await
+                    {
+                        return None;
                     }
                     continue;
                 }
@@ -250,12 +338,56 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, speech: Optio
         if !send(socket, &event).await {
             return None;
         }
+        if let Some(reply) = spoken_reply(&event)
+            && !speak(state, socket, output, &mut playback, reply).await
+        {
+            return None;
+        }
+    }
+}
+
+/// The turn and reply of a turn result.
+fn spoken_reply(event: &ServerEvent) -> Option<(u64, String)> {
+    match event {
+        ServerEvent::TurnResult { result, .. } if !result.reply.trim().is_empty() => {
+            Some((result.turn, result.reply.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Starts speaking a reply (when the client asked for spoken replies); a
+/// reply still playing is cut off by the newer one. False when the socket
+/// is gone.
+async fn speak(
+    state: &AppState,
+    socket: &mut WebSocket,
+    output: Option<OutputFormat>,
+    playback: &mut Option<(u64, Playback)>,
+    (turn, text): (u64, String),
+) -> bool {
+    let (Some(format), Some(engine)) = (output, state.tts.clone()) else { return true };
+    if let Some((_, previous)) = playback.take() {
+        previous.interrupt();
+    }
+    if !send(socket, &ServerEvent::ReplyStarted { turn, text: text.clone() }).await {
+        return false;
+    }
+    *playback = Some((turn, Playback::start(engine, format, text, PLAYBACK_LEAD)));
+    true
+}
+
+async fn next_frame(playback: &mut Option<(u64, Playback)>) -> Option<Vec<u8>> {
+    match playback {
+        Some((_, p)) => p.frames.recv().await,
+        None => std::future::pending().await,
     }
 }
 
 enum Input {
     Socket(Result<Option<Result<Message, axum::Error>>, tokio::time::error::Elapsed>),
     Speech(Option<SpeechEvent>),
+    Frame(Option<Vec<u8>>),
 }
 
 enum SpeechOutcome {
