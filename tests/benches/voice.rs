@@ -1,0 +1,161 @@
+//! Voice-to-voice latency: from the end of the user's speech in the audio
+//! to the first byte of the bot's spoken reply on the socket.
+//!
+//! `cargo bench -p voxbook-tests --bench voice -- [--end-silence-ms N] [--rounds N]`
+//!
+//! For each spoken opening turn (espeak-ng booking phrases), a fresh session
+//! and stream: the caller's audio goes out at real-time pace in 20 ms
+//! frames, then silence; the gateway (in this process, on its own runtime,
+//! with Whisper tiny.en and espeak-ng) detects the end of speech,
+//! transcribes, runs the turn and speaks the reply. Reported: voice-to-voice
+//! (end of speech → first reply audio byte), endpoint → first audio (the
+//! work after the configured silence), and TTS time to first audio
+//! (reply_started → first audio byte).
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use voxbook_tests::{Backend, TestGateway, speech};
+
+const TURNS: [&str; 8] = [
+    "I need a flight from London to Paris",
+    "I would like a hotel in Barcelona for three nights",
+    "Can you cancel my reservation",
+    "What is the status of my booking",
+    "Can I speak to a person",
+    "I want to fly to Madrid",
+    "Book a hotel in Rome",
+    "What can you do",
+];
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((p / 100.0) * (v.len() - 1) as f64).round() as usize]
+}
+
+struct Sample {
+    voice_to_voice: f64,
+    after_endpoint: f64,
+    tts_first_audio: f64,
+    heard: String,
+}
+
+async fn one_turn(gateway: &TestGateway, audio: &[f32], end_silence_ms: u64) -> anyhow::Result<Sample> {
+    let session = gateway.session("2030-06-03T09:00:00Z").await?;
+    let (ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await?;
+    let (mut sink, mut source) = ws.split();
+    let start = json!({"type": "start", "protocol_version": 2,
+        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
+        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
+    sink.send(Message::Text(start.to_string().into())).await?;
+    source.next().await; // ready
+    let mut samples = audio.to_vec();
+    samples.extend(std::iter::repeat_n(0.0, 16 * 1500));
+    let frames: Vec<Vec<u8>> = samples
+        .iter()
+        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+        .collect::<Vec<u8>>()
+        .chunks(640)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let first_frame_at = Instant::now();
+    let talker = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(20));
+        for frame in frames {
+            ticker.tick().await;
+            if sink.send(Message::Binary(frame.into())).await.is_err() {
+                break;
+            }
+        }
+        sink
+    });
+    let (mut speech_end_ms, mut reply_started, mut heard) = (None, None, String::new());
+    let first_audio = loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), source.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("stream closed"))??;
+        match message {
+            Message::Binary(_) => break Instant::now(),
+            Message::Text(text) => {
+                let event: Value = serde_json::from_str(&text)?;
+                match event["type"].as_str() {
+                    Some("transcript") => {
+                        speech_end_ms = event["speech_end_ms"].as_u64();
+                        heard = event["text"].as_str().unwrap_or_default().to_string();
+                    }
+                    Some("reply_started") => reply_started = Some(Instant::now()),
+                    Some("error") => anyhow::bail!("{event}"),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    };
+    let _ = talker.await;
+    let speech_end = first_frame_at + Duration::from_millis(speech_end_ms.unwrap_or(0));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let voice_to_voice = ms(first_audio.saturating_duration_since(speech_end));
+    Ok(Sample {
+        voice_to_voice,
+        after_endpoint: voice_to_voice - end_silence_ms as f64,
+        tts_first_audio: ms(first_audio.saturating_duration_since(reply_started.unwrap_or(first_audio))),
+        heard,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let end_silence_ms = arg("--end-silence-ms", 300);
+    let rounds = arg("--rounds", 2) as usize;
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let backend = Backend::redis_sqlite();
+    let mut config = backend.config();
+    config.asr.model = Some(speech::model_path()?);
+    config.asr.stream.endpoint.end_silence_ms = end_silence_ms as u32;
+    config.asr.stream.partial_interval = Duration::ZERO;
+    let gateway = server_rt.block_on(TestGateway::start_config(&backend, config))?;
+    let dir = std::env::temp_dir();
+    let clips: Vec<(String, Vec<f32>)> =
+        TURNS.iter().map(|t| Ok((t.to_string(), speech::espeak(t, &dir)?))).collect::<anyhow::Result<_>>()?;
+
+    println!("\nend-of-speech silence {end_silence_ms} ms, Whisper tiny.en, espeak-ng, 16 kHz PCM out\n");
+    println!("| utterance | heard | voice-to-voice ms | after endpoint ms | TTS first audio ms |");
+    println!("|---|---|---:|---:|---:|");
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let mut samples = Vec::new();
+    for _ in 0..rounds {
+        for (text, audio) in &clips {
+            let s = client_rt.block_on(one_turn(&gateway, audio, end_silence_ms))?;
+            println!(
+                "| {text} | {} | {:.0} | {:.0} | {:.0} |",
+                s.heard, s.voice_to_voice, s.after_endpoint, s.tts_first_audio
+            );
+            samples.push(s);
+        }
+    }
+    println!();
+    println!("| measure | p50 ms | p95 ms |");
+    println!("|---|---:|---:|");
+    for (name, values) in [
+        (
+            "voice-to-voice (end of speech → first reply audio)",
+            samples.iter().map(|s| s.voice_to_voice).collect::<Vec<_>>(),
+        ),
+        ("work after the endpoint silence", samples.iter().map(|s| s.after_endpoint).collect()),
+        ("TTS time to first audio", samples.iter().map(|s| s.tts_first_audio).collect()),
+    ] {
+        println!("| {name} | {:.0} | {:.0} |", percentile(&values, 50.0), percentile(&values, 95.0));
+    }
+    drop(gateway);
+    Ok(())
+}
