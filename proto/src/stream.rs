@@ -139,6 +139,27 @@ pub enum ServerEvent {
     ReplyFinished {
         turn: u64,
     },
+    /// Where the time of a turn went, in ms; absent stages did not apply
+    /// (a text turn has no ASR; a stream without spoken replies no TTS).
+    /// Sent when the reply's first audio leaves, or after the turn result
+    /// when replies are not spoken.
+    TurnMetrics {
+        turn: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint_to_transcript_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        asr_decode_ms: Option<u64>,
+        /// The dialogue turn: session load, understanding, tools, save.
+        dialogue_ms: u64,
+        /// Booking tool calls within the dialogue turn.
+        tools_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tts_first_audio_ms: Option<u64>,
+        /// End of the user's speech (in the audio) to the reply's first
+        /// audio byte on the socket.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voice_to_voice_ms: Option<u64>,
+    },
     /// The user spoke over the reply: its audio stopped; `heard` is what
     /// had been played (the session records it as what the user heard).
     Interrupted {

@@ -67,7 +67,14 @@ async fn event(ws: &mut Ws) -> Value {
     loop {
         let next = tokio::time::timeout(WAIT, ws.next()).await.expect("an event in time");
         match next {
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).expect("events are JSON"),
+            Some(Ok(Message::Text(text))) => {
+                let event: Value = serde_json::from_str(&text).expect("events are JSON");
+                // Per-turn metrics follow every turn result; their own test
+                // checks them, the others read past them.
+                if event["type"] != "turn_metrics" {
+                    return event;
+                }
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected an event, got {other:?}"),
         }
@@ -582,5 +589,32 @@ async fn an_access_token_is_url_decoded() {
             other => other.to_string(),
         })
     );
+    gw.stop().await.expect("gateway stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_turn_is_followed_by_its_metrics() {
+    let gw = gateway().await;
+    let (id, _) = session(&gw).await;
+    let mut ws = started(&gw, &id).await;
+    send(&mut ws, json!({"type": "text", "text": "i need a hotel in barcelona"})).await;
+    let mut seen = Vec::new();
+    let metrics = loop {
+        let next = tokio::time::timeout(WAIT, ws.next()).await.expect("events").expect("open").expect("message");
+        let Message::Text(text) = next else { continue };
+        let e: Value = serde_json::from_str(&text).unwrap();
+        seen.push(e["type"].as_str().unwrap_or_default().to_string());
+        if e["type"] == "turn_metrics" {
+            break e;
+        }
+    };
+    assert_eq!(seen, ["turn_result", "turn_metrics"]);
+    assert_eq!(metrics["turn"], 1);
+    assert!(metrics["dialogue_ms"].as_u64().is_some(), "{metrics}");
+    assert!(metrics["tools_ms"].as_u64().is_some(), "{metrics}");
+    // A text turn without spoken replies has no speech stages.
+    for absent in ["asr_decode_ms", "endpoint_to_transcript_ms", "tts_first_audio_ms", "voice_to_voice_ms"] {
+        assert!(metrics.get(absent).is_none(), "{absent} in {metrics}");
+    }
     gw.stop().await.expect("gateway stops");
 }

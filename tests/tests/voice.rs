@@ -91,6 +91,9 @@ async fn a_spoken_flight_booking_over_the_stream() {
     for kind in ["ready", "speech_started", "speech_stopped", "transcript", "turn_result"] {
         assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
     }
+    let voice_metrics = events.iter().find(|e| e["type"] == "turn_metrics").expect("turn metrics");
+    assert!(voice_metrics["asr_decode_ms"].as_u64().is_some(), "{voice_metrics}");
+    assert!(voice_metrics["endpoint_to_transcript_ms"].as_u64().is_some(), "{voice_metrics}");
     ws.send(Message::Text(json!({"type": "stop"}).to_string().into())).await.unwrap();
     gateway.stop().await.unwrap();
 }
@@ -249,7 +252,8 @@ async fn replies_are_spoken_back_and_say_what_the_reply_text_says() {
     let mut frames = Vec::new();
     let events = collect_until(&mut ws, "reply_finished", &mut frames).await;
     let kinds: Vec<&str> = events.iter().filter_map(|(_, e)| e["type"].as_str()).collect();
-    assert_eq!(kinds, ["turn_result", "reply_started", "reply_finished"], "{events:?}");
+    assert_eq!(kinds, ["turn_result", "reply_started", "turn_metrics", "reply_finished"], "{events:?}");
+    assert!(events[2].1["tts_first_audio_ms"].as_u64().is_some(), "{:?}", events[2].1);
     let reply = events[1].1["text"].as_str().unwrap().to_string();
     assert!(frames.iter().all(|f| f.len() == 640), "20 ms frames of 16 kHz PCM");
     let audio: Vec<f32> =
@@ -258,7 +262,7 @@ async fn replies_are_spoken_back_and_say_what_the_reply_text_says() {
     // Streamed at playback pace (not synthesised whole, then dumped): the
     // reply takes about as long to arrive as it takes to play.
     let seconds = audio.len() as f64 / 16_000.0;
-    let spoken_over = events[2].0.duration_since(events[1].0).as_secs_f64();
+    let spoken_over = events[3].0.duration_since(events[1].0).as_secs_f64();
     assert!(spoken_over >= 0.7 * seconds, "{seconds:.1} s of audio arrived in {spoken_over:.1} s");
     let model = voxbook_audio::asr::whisper::WhisperModel::load(&model_path).unwrap();
     let options = voxbook_audio::asr::whisper::DecodeOptions::full_window();

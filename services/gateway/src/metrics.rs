@@ -65,6 +65,10 @@ pub struct Metrics {
     pub asr_endpoint_latency: Histogram,
     /// Decoder time of final transcripts.
     pub asr_decode: Histogram,
+    /// From a reply's start to its first audio byte on the socket.
+    pub tts_first_audio: Histogram,
+    /// From the end of the user's speech to the reply's first audio byte.
+    pub voice_to_voice: Histogram,
 }
 
 impl Metrics {
@@ -83,6 +87,8 @@ impl Metrics {
             open_streams: Gauge::default(),
             asr_endpoint_latency: latency_histogram(),
             asr_decode: latency_histogram(),
+            tts_first_audio: latency_histogram(),
+            voice_to_voice: latency_histogram(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route, method and status", m.http_requests.clone());
@@ -113,6 +119,12 @@ impl Metrics {
             m.asr_endpoint_latency.clone(),
         );
         registry.register("asr_decode_seconds", "Decoder time of final transcripts", m.asr_decode.clone());
+        registry.register("tts_first_audio_seconds", "Reply start to its first audio byte", m.tts_first_audio.clone());
+        registry.register(
+            "voice_to_voice_seconds",
+            "End of the user's speech to the reply's first audio byte",
+            m.voice_to_voice.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -133,6 +145,15 @@ impl Metrics {
     pub fn observe_asr(&self, endpoint_to_transcript: Duration, decode: Duration) {
         self.asr_endpoint_latency.observe(endpoint_to_transcript.as_secs_f64());
         self.asr_decode.observe(decode.as_secs_f64());
+    }
+
+    pub fn observe_speech_out(&self, tts_first_audio: Option<Duration>, voice_to_voice: Option<Duration>) {
+        if let Some(d) = tts_first_audio {
+            self.tts_first_audio.observe(d.as_secs_f64());
+        }
+        if let Some(d) = voice_to_voice {
+            self.voice_to_voice.observe(d.as_secs_f64());
+        }
     }
 
     /// The Prometheus text exposition.

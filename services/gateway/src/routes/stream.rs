@@ -8,7 +8,7 @@
 //! recoverable error. A socket that stays silent past the idle timeout, or
 //! sends a message over the size limit, is closed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -216,6 +216,10 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
     let output = started.output;
     // The reply being spoken, with its turn number.
     let mut playback: Option<(u64, Playback)> = None;
+    // A spoken turn's timing, sent when its reply's first audio leaves.
+    let mut pending_metrics: Option<Timing> = None;
+    // When the first audio byte arrived: the clock of `speech_end_ms`.
+    let mut audio_clock: Option<Instant> = None;
     loop {
         let next = tokio::select! {
             message = tokio::time::timeout(state.stream_idle_timeout, socket.recv()) => Input::Socket(message),
@@ -225,6 +229,11 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
         let event = match next {
             Input::Frame(Some(frame)) => {
                 if socket.send(Message::Binary(frame.into())).await.is_err() {
+                    return None;
+                }
+                if let Some(timing) = pending_metrics.take()
+                    && !send(socket, &timing.event(state, Some(Instant::now()))).await
+                {
                     return None;
                 }
                 continue;
@@ -258,16 +267,20 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
                 continue;
             }
             Input::Speech(Some(event)) => match speech_event(state, id, event).await {
-                SpeechOutcome::Send(events_out) => {
+                SpeechOutcome::Send(events_out, timing) => {
                     for e in &events_out {
                         if !send(socket, e).await {
                             return None;
                         }
                     }
-                    if let Some(reply) = events_out.iter().find_map(spoken_reply)
-                        && !speak(state, socket, output, &mut playback, reply).await
-                    {
-                        return None;
+                    if let Some(mut timing) = timing {
+                        timing.speech_end =
+                            audio_clock.zip(timing.speech_end_ms).map(|(t, ms)| t + Duration::from_millis(ms));
+                        let reply = events_out.iter().find_map(spoken_reply);
+                        if !after_turn(state, socket, output, &mut playback, &mut pending_metrics, reply, timing).await
+                        {
+                            return None;
+                        }
                     }
                     continue;
                 }
@@ -285,7 +298,28 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
                 Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Text { text, turn_id }) => {
                         match run_turn(state, id, &text, turn_id, "stream").await {
-                            Ok(event) => event,
+                            Ok((event, dialogue)) => {
+                                if !send(socket, &event).await {
+                                    return None;
+                                }
+                                if let Some(timing) = Timing::for_result(&event, dialogue) {
+                                    let reply = spoken_reply(&event);
+                                    let sent = after_turn(
+                                        state,
+                                        socket,
+                                        output,
+                                        &mut playback,
+                                        &mut pending_metrics,
+                                        reply,
+                                        timing,
+                                    )
+                                    .await;
+                                    if !sent {
+                                        return None;
+                                    }
+                                }
+                                continue;
+                            }
                             Err(event) => {
                                 send(socket, &event).await;
                                 return Some((close_code::POLICY, "session gone"));
@@ -298,7 +332,7 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
                         drop(audio);
                         if let Some(events) = events.as_mut() {
                             while let Some(event) = events.recv().await {
-                                if let SpeechOutcome::Send(out) = speech_event(state, id, event).await {
+                                if let SpeechOutcome::Send(out, _) = speech_event(state, id, event).await {
                                     for e in out {
                                         send(socket, &e).await;
                                     }
@@ -319,17 +353,20 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
                         "binary audio frames need an audio format in 'start' (protocol version 2)",
                         true,
                     ),
-                    Some(tx) => match tx.try_send(frame.to_vec()) {
-                        Ok(()) => continue,
-                        Err(mpsc::error::TrySendError::Full(_)) => error(
-                            "audio_backpressure",
-                            "audio is arriving faster than it can be processed; frame dropped",
-                            true,
-                        ),
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            error("audio_closed", "speech recognition has stopped on this stream", true)
+                    Some(tx) => {
+                        audio_clock.get_or_insert_with(Instant::now);
+                        match tx.try_send(frame.to_vec()) {
+                            Ok(()) => continue,
+                            Err(mpsc::error::TrySendError::Full(_)) => error(
+                                "audio_backpressure",
+                                "audio is arriving faster than it can be processed; frame dropped",
+                                true,
+                            ),
+                            Err(mpsc::error::TrySendError::Closed(_)) => {
+                                error("audio_closed", "speech recognition has stopped on this stream", true)
+                            }
                         }
-                    },
+                    }
                 },
                 Message::Ping(_) | Message::Pong(_) => continue,
                 Message::Close(_) => return Some((close_code::NORMAL, "")),
@@ -338,10 +375,78 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
         if !send(socket, &event).await {
             return None;
         }
-        if let Some(reply) = spoken_reply(&event)
-            && !speak(state, socket, output, &mut playback, reply).await
-        {
-            return None;
+    }
+}
+
+/// After a turn result: speak the reply (its metrics follow its first
+/// audio) or send the metrics now. False when the socket is gone.
+async fn after_turn(
+    state: &AppState,
+    socket: &mut WebSocket,
+    output: Option<OutputFormat>,
+    playback: &mut Option<(u64, Playback)>,
+    pending_metrics: &mut Option<Timing>,
+    reply: Option<(u64, String)>,
+    mut timing: Timing,
+) -> bool {
+    let spoken = output.is_some() && state.tts.is_some() && reply.is_some();
+    if let Some(reply) = reply
+        && !speak(state, socket, output, playback, reply).await
+    {
+        return false;
+    }
+    if spoken {
+        timing.reply_started = Some(Instant::now());
+        *pending_metrics = Some(timing);
+        true
+    } else {
+        send(socket, &timing.event(state, None)).await
+    }
+}
+
+/// Where a turn's time went, collected until its metrics event is sent.
+#[derive(Debug, Clone, Copy, Default)]
+struct Timing {
+    turn: u64,
+    endpoint_to_transcript: Option<std::time::Duration>,
+    asr_decode: Option<std::time::Duration>,
+    dialogue: std::time::Duration,
+    tools_ms: u64,
+    /// When the user's speech ended, in ms of the stream's audio clock...
+    speech_end_ms: Option<u64>,
+    /// ...and on this server's clock.
+    speech_end: Option<Instant>,
+    reply_started: Option<Instant>,
+}
+
+impl Timing {
+    fn for_result(event: &ServerEvent, dialogue: std::time::Duration) -> Option<Timing> {
+        match event {
+            ServerEvent::TurnResult { result, .. } => Some(Timing {
+                turn: result.turn,
+                dialogue,
+                tools_ms: result.tool_calls.iter().map(|c| c.elapsed_ms).sum(),
+                ..Timing::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// The metrics event; `first_audio` is when the reply's first audio
+    /// left, if it is spoken.
+    fn event(&self, state: &AppState, first_audio: Option<Instant>) -> ServerEvent {
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        let tts_first_audio = first_audio.zip(self.reply_started).map(|(a, r)| a.saturating_duration_since(r));
+        let voice_to_voice = first_audio.zip(self.speech_end).map(|(a, e)| a.saturating_duration_since(e));
+        state.metrics.observe_speech_out(tts_first_audio, voice_to_voice);
+        ServerEvent::TurnMetrics {
+            turn: self.turn,
+            endpoint_to_transcript_ms: self.endpoint_to_transcript.map(ms),
+            asr_decode_ms: self.asr_decode.map(ms),
+            dialogue_ms: ms(self.dialogue),
+            tools_ms: self.tools_ms,
+            tts_first_audio_ms: tts_first_audio.map(ms),
+            voice_to_voice_ms: voice_to_voice.map(ms),
         }
     }
 }
@@ -391,7 +496,8 @@ enum Input {
 }
 
 enum SpeechOutcome {
-    Send(Vec<ServerEvent>),
+    /// Events to send, and the timing of the turn they contain, if any.
+    Send(Vec<ServerEvent>, Option<Timing>),
     Fatal(Box<ServerEvent>),
 }
 
@@ -409,18 +515,19 @@ async fn run_turn(
     text: &str,
     turn_id: Option<String>,
     channel: &str,
-) -> Result<ServerEvent, ServerEvent> {
+) -> Result<(ServerEvent, Duration), ServerEvent> {
     let started = Instant::now();
     match state.conversations.turn(id, text).await {
         Ok(result) => {
-            state.metrics.observe_turn(channel, started.elapsed(), &result);
-            Ok(ServerEvent::TurnResult { turn_id, result })
+            let elapsed = started.elapsed();
+            state.metrics.observe_turn(channel, elapsed, &result);
+            Ok((ServerEvent::TurnResult { turn_id, result }, elapsed))
         }
         Err(e) => {
             let e = ApiError::from(e);
             let recoverable = e.code != "session_not_found";
             let event = error(e.code, e.message, recoverable);
-            if recoverable { Ok(event) } else { Err(event) }
+            if recoverable { Ok((event, Duration::ZERO)) } else { Err(event) }
         }
     }
 }
@@ -429,9 +536,9 @@ async fn run_turn(
 /// also runs the dialogue turn.
 async fn speech_event(state: &AppState, id: &str, event: SpeechEvent) -> SpeechOutcome {
     match event {
-        SpeechEvent::SpeechStarted { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStarted { at_ms }]),
-        SpeechEvent::Partial { text } => SpeechOutcome::Send(vec![ServerEvent::PartialTranscript { text }]),
-        SpeechEvent::SpeechStopped { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStopped { at_ms }]),
+        SpeechEvent::SpeechStarted { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStarted { at_ms }], None),
+        SpeechEvent::Partial { text } => SpeechOutcome::Send(vec![ServerEvent::PartialTranscript { text }], None),
+        SpeechEvent::SpeechStopped { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStopped { at_ms }], None),
         SpeechEvent::Final { text, speech_end_ms, latency, decode } => {
             state.metrics.observe_asr(latency, decode);
             let transcript = ServerEvent::Transcript {
@@ -442,16 +549,24 @@ async fn speech_event(state: &AppState, id: &str, event: SpeechEvent) -> SpeechO
             };
             if text.trim().is_empty() {
                 // Breath or noise that got past the VAD: nothing to answer.
-                return SpeechOutcome::Send(vec![transcript]);
+                return SpeechOutcome::Send(vec![transcript], None);
             }
             match run_turn(state, id, &text, None, "voice").await {
-                Ok(result) => SpeechOutcome::Send(vec![transcript, result]),
+                Ok((result, dialogue)) => {
+                    let timing = Timing::for_result(&result, dialogue).map(|t| Timing {
+                        endpoint_to_transcript: Some(latency),
+                        asr_decode: Some(decode),
+                        speech_end_ms: Some(speech_end_ms),
+                        ..t
+                    });
+                    SpeechOutcome::Send(vec![transcript, result], timing)
+                }
                 Err(fatal) => SpeechOutcome::Fatal(Box::new(fatal)),
             }
         }
         SpeechEvent::Error { code, message, fatal } => {
             let event = error(code, message, !fatal);
-            if fatal { SpeechOutcome::Fatal(Box::new(event)) } else { SpeechOutcome::Send(vec![event]) }
+            if fatal { SpeechOutcome::Fatal(Box::new(event)) } else { SpeechOutcome::Send(vec![event], None) }
         }
     }
 }
