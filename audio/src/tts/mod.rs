@@ -12,6 +12,7 @@
 
 pub mod encode;
 pub mod espeak;
+pub mod openai;
 pub mod speaker;
 pub mod split;
 

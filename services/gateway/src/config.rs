@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// How much faster than real time a client may send audio.
     #[arg(long, env = "VOXBOOK_AUDIO_MAX_SPEED")]
     pub audio_max_speed: Option<f32>,
+    /// API key of an OpenAI-compatible speech endpoint (tts_engine = "openai").
+    #[arg(long, env = "VOXBOOK_TTS_API_KEY", hide_env_values = true)]
+    pub tts_api_key: Option<String>,
 }
 
 /// The TOML file's shape; every field optional.
@@ -85,6 +88,9 @@ pub struct FileConfig {
     pub tts_engine: Option<String>,
     pub tts_voice: Option<String>,
     pub tts_wpm: Option<u32>,
+    pub tts_base_url: Option<String>,
+    pub tts_model: Option<String>,
+    pub tts_api_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,15 +117,27 @@ pub struct Config {
 /// Speech synthesis for spoken replies.
 #[derive(Debug, Clone)]
 pub struct TtsConfig {
-    /// "espeak" (the embedded default, run out of process) or "none".
+    /// "espeak" (the embedded default, run out of process), "openai" (any
+    /// OpenAI-compatible speech endpoint) or "none".
     pub engine: String,
     pub voice: String,
     pub words_per_minute: u32,
+    /// For "openai": the API base (`https://api.openai.com/v1`), model and key.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: String,
 }
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        TtsConfig { engine: "espeak".into(), voice: "en-us".into(), words_per_minute: 170 }
+        TtsConfig {
+            engine: "espeak".into(),
+            voice: "en-us".into(),
+            words_per_minute: 170,
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o-mini-tts".into(),
+            api_key: String::new(),
+        }
     }
 }
 
@@ -130,6 +148,12 @@ impl TtsConfig {
             "espeak" => Some(std::sync::Arc::new(voxbook_audio::tts::espeak::EspeakEngine::new(
                 &self.voice,
                 self.words_per_minute,
+            ))),
+            "openai" => Some(std::sync::Arc::new(voxbook_audio::tts::openai::OpenAiEngine::new(
+                &self.base_url,
+                &self.api_key,
+                &self.model,
+                &self.voice,
             ))),
             _ => None,
         }
@@ -271,6 +295,15 @@ impl Config {
         if let Some(wpm) = file.tts_wpm {
             c.tts.words_per_minute = wpm;
         }
+        if let Some(url) = file.tts_base_url {
+            c.tts.base_url = url;
+        }
+        if let Some(model) = file.tts_model {
+            c.tts.model = model;
+        }
+        if let Some(key) = args.tts_api_key.clone().or(file.tts_api_key) {
+            c.tts.api_key = key;
+        }
         if let Some(p) = file.asr_fallback_below {
             c.asr.fallback_below = p;
         }
@@ -298,8 +331,8 @@ impl Config {
             bail!("max_body_bytes must be at least 1024");
         }
         self.asr.stream.endpoint.check().map_err(|e| anyhow::anyhow!("audio endpointing: {e}"))?;
-        if !matches!(self.tts.engine.as_str(), "espeak" | "none") {
-            bail!("tts_engine must be \"espeak\" or \"none\"");
+        if !matches!(self.tts.engine.as_str(), "espeak" | "openai" | "none") {
+            bail!("tts_engine must be \"espeak\", \"openai\" or \"none\"");
         }
         if !(0.0..=1.0).contains(&self.asr.fallback_below) {
             bail!("asr_fallback_below must be between 0 and 1");

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check an assistant config and report every problem with file:line.
     CheckConfig { path: std::path::PathBuf },
     /// Speech models.
