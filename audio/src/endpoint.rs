@@ -20,8 +20,12 @@ const FRAME_MS: u64 = 16;
 pub struct EndpointConfig {
     /// VAD score at or above which a frame is speech (0..1).
     pub threshold: f32,
-    /// Speech shorter than this is noise: no utterance, no barge-in.
+    /// Speech shorter than this is noise: no utterance.
     pub min_speech_ms: u32,
+    /// Speech this long already stops a reply being played (barge-in):
+    /// shorter than `min_speech_ms`, so the bot falls silent quickly, but
+    /// long enough that a click or a cough does not cut it off.
+    pub barge_in_ms: u32,
     /// Silence after speech that ends an utterance.
     pub end_silence_ms: u32,
     /// Utterances are cut here (bounds memory and decode time).
@@ -38,6 +42,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             threshold: 0.5,
             min_speech_ms: 160,
+            barge_in_ms: 64,
             end_silence_ms: 300,
             max_utterance_ms: 15_000,
             pre_roll_ms: 500,
@@ -70,6 +75,11 @@ impl EndpointConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndpointEvent {
+    /// Enough voice to stop a reply being played (`barge_in_ms`); an
+    /// utterance may or may not follow.
+    Onset {
+        at_ms: u64,
+    },
     SpeechStarted {
         at_ms: u64,
     },
@@ -100,6 +110,8 @@ enum State {
         speech_ms: u64,
         gap_ms: u64,
         onset_ms: u64,
+        /// The barge-in onset has been announced.
+        onset_sent: bool,
     },
     Speaking {
         silence_ms: u64,
@@ -219,13 +231,14 @@ impl Endpointer {
                     self.recent.pop_front();
                 }
                 if speech {
-                    self.state = State::Candidate { speech_ms: FRAME_MS, gap_ms: 0, onset_ms: start_ms };
+                    self.state =
+                        State::Candidate { speech_ms: FRAME_MS, gap_ms: 0, onset_ms: start_ms, onset_sent: false };
                     self.speech_level = (rms(frame), 1);
                     self.utterance.clear();
                     self.utterance.extend(self.recent.iter().copied());
                 }
             }
-            State::Candidate { speech_ms, gap_ms, onset_ms } => {
+            State::Candidate { speech_ms, gap_ms, onset_ms, onset_sent } => {
                 self.utterance.extend_from_slice(frame);
                 if speech {
                     *speech_ms += FRAME_MS;
@@ -236,6 +249,10 @@ impl Endpointer {
                 if speech {
                     self.speech_level.0 += rms(frame);
                     self.speech_level.1 += 1;
+                }
+                if !*onset_sent && *speech_ms >= u64::from(self.config.barge_in_ms) {
+                    *onset_sent = true;
+                    events.push(EndpointEvent::Onset { at_ms: *onset_ms });
                 }
                 if *speech_ms >= u64::from(self.config.min_speech_ms) {
                     events.push(EndpointEvent::SpeechStarted { at_ms: *onset_ms });
@@ -359,9 +376,11 @@ mod tests {
         // Threshold 0 makes every frame speech, independent of the model.
         let config = EndpointConfig { threshold: 0.0, min_speech_ms: 160, ..Default::default() };
         let mut e = Endpointer::new(config);
-        assert!(e.push(&voiced(100)).is_empty());
-        let events = e.push(&voiced(300));
-        assert_eq!(events, vec![EndpointEvent::SpeechStarted { at_ms: 0 }]);
+        // 48 ms: nothing yet; by 100 ms the barge-in onset (64 ms); the
+        // confirmed start only at 160 ms.
+        assert!(e.push(&voiced(48)).is_empty());
+        assert_eq!(e.push(&voiced(52)), vec![EndpointEvent::Onset { at_ms: 0 }]);
+        assert_eq!(e.push(&voiced(300)), vec![EndpointEvent::SpeechStarted { at_ms: 0 }]);
         assert!(e.is_speaking());
     }
 }

@@ -83,11 +83,30 @@ impl Default for SpeechStreamConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SpeechEvent {
-    SpeechStarted { at_ms: u64 },
-    Partial { text: String },
-    SpeechStopped { at_ms: u64 },
-    Final { text: String, speech_end_ms: u64, latency: Duration, decode: Duration },
-    Error { code: &'static str, message: String, fatal: bool },
+    /// Voice heard for the barge-in time: stop any reply being played.
+    VoiceOnset {
+        at_ms: u64,
+    },
+    SpeechStarted {
+        at_ms: u64,
+    },
+    Partial {
+        text: String,
+    },
+    SpeechStopped {
+        at_ms: u64,
+    },
+    Final {
+        text: String,
+        speech_end_ms: u64,
+        latency: Duration,
+        decode: Duration,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+        fatal: bool,
+    },
 }
 
 /// Undecodable frames in a row before the stream is given up on.
@@ -323,6 +342,7 @@ impl StreamTask {
 
     async fn on_endpoint_event(&mut self, event: EndpointEvent) -> bool {
         match event {
+            EndpointEvent::Onset { at_ms } => self.emit(SpeechEvent::VoiceOnset { at_ms }).await,
             EndpointEvent::SpeechStarted { at_ms } => {
                 self.last_partial = Instant::now();
                 self.emit(SpeechEvent::SpeechStarted { at_ms }).await

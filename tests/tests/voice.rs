@@ -33,12 +33,14 @@ async fn a_spoken_flight_booking_over_the_stream() {
     let (mut ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream")))
         .await
         .expect("stream opens");
-    let start =
-        json!({"type": "start", "protocol_version": 2, "audio": {"encoding": "pcm_s16le", "sample_rate": 16000}});
+    let start = json!({"type": "start", "protocol_version": 2,
+        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
+        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
     ws.send(Message::Text(start.to_string().into())).await.unwrap();
 
     // Turn by turn: what the caller says, and what the assistant must be
-    // waiting for afterwards.
+    // waiting for afterwards. The caller waits for each spoken reply to end
+    // before talking (talking over it would interrupt it).
     let turns = [
         ("I need a flight from London to Paris", "depart_date"),
         ("On the twelfth of June", "return_date"),
@@ -51,6 +53,8 @@ async fn a_spoken_flight_booking_over_the_stream() {
     let silence = vec![0.0f32; 16 * 900];
     let mut events: Vec<Value> = Vec::new();
     let mut booking_ref = None;
+    // Each reply's text and the audio the bot spoke for it.
+    let mut spoken: Vec<(String, Vec<f32>)> = Vec::new();
     for (said, awaiting) in turns {
         let audio = speech::espeak(said, &dir).expect("espeak-ng");
         let mut frames = pcm_frames(&audio);
@@ -82,7 +86,25 @@ async fn a_spoken_flight_booking_over_the_stream() {
         if let Some(code) = result["booking_ref"].as_str() {
             booking_ref = Some(code.to_string());
         }
+        let mut frames = Vec::new();
+        let reply_events = collect_until(&mut ws, "reply_finished", &mut frames).await;
+        events.extend(reply_events.into_iter().map(|(_, e)| e));
+        let audio: Vec<f32> =
+            frames.concat().chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
+        spoken.push((result["reply"].as_str().unwrap_or_default().to_string(), audio));
     }
+    // The bot says what its replies say: the project's own Whisper hears
+    // its espeak-ng voice close to the reply texts.
+    let model_path = speech::model_path().unwrap();
+    let heard: Vec<(String, String)> = tokio::task::spawn_blocking(move || {
+        let model = voxbook_audio::asr::whisper::WhisperModel::load(&model_path).unwrap();
+        let options = voxbook_audio::asr::whisper::DecodeOptions::full_window();
+        spoken.into_iter().map(|(reply, audio)| (reply, model.transcribe(&audio, &options).unwrap().text)).collect()
+    })
+    .await
+    .unwrap();
+    let wer = voxbook_tests::wer::corpus_wer(heard.iter().map(|(r, h)| (r.as_str(), h.as_str())));
+    assert!(wer <= 35.0, "the bot's speech is {wer:.0}% off its replies: {heard:#?}");
     let code = booking_ref.expect("the last turn booked");
     let (status, booking) = gateway.get_json(&format!("/v1/bookings/{code}")).await.unwrap();
     assert_eq!(status, 200);
@@ -306,6 +328,7 @@ async fn the_user_can_interrupt_a_spoken_reply() {
     let mut pcm = pcm_frames(&user);
     pcm.extend(pcm_frames(&vec![0.0f32; 16 * 900]));
     let (mut sink, mut source) = ws.split();
+    let talking_from = std::time::Instant::now();
     let talker = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_millis(20));
         for frame in pcm {
@@ -326,7 +349,15 @@ async fn the_user_can_interrupt_a_spoken_reply() {
             Message::Text(text) => {
                 let event: Value = serde_json::from_str(&text).unwrap();
                 match event["type"].as_str() {
-                    Some("interrupted") => interrupted = Some(event),
+                    Some("interrupted") => {
+                        // From the first frame of the user's speech (espeak
+                        // starts speaking within a few ms of its clip).
+                        println!(
+                            "barge-in: playback stopped {} ms after the user began",
+                            talking_from.elapsed().as_millis()
+                        );
+                        interrupted = Some(event)
+                    }
                     Some("reply_finished") if interrupted.is_none() => panic!("the reply played to the end: {event}"),
                     Some("turn_result") => result = Some(event),
                     _ => {}

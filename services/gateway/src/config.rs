@@ -85,6 +85,7 @@ pub struct FileConfig {
     pub audio_max_speed: Option<f32>,
     pub partial_interval_ms: Option<u64>,
     pub asr_fallback_below: Option<f32>,
+    pub barge_in_min_speech_ms: Option<u32>,
     pub tts_engine: Option<String>,
     pub tts_voice: Option<String>,
     pub tts_wpm: Option<u32>,
@@ -276,6 +277,9 @@ impl Config {
         }
         if let Some(v) = file.min_speech_ms {
             endpoint.min_speech_ms = v;
+        }
+        if let Some(v) = file.barge_in_min_speech_ms {
+            endpoint.barge_in_ms = v;
         }
         if let Some(v) = args.end_silence_ms.or(file.end_silence_ms) {
             endpoint.end_silence_ms = v;

@@ -246,7 +246,9 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
                 }
                 ServerEvent::ReplyFinished { turn }
             }
-            Input::Speech(Some(SpeechEvent::SpeechStarted { at_ms })) if playback.is_some() => {
+            Input::Speech(Some(ev @ (SpeechEvent::VoiceOnset { .. } | SpeechEvent::SpeechStarted { .. })))
+                if playback.is_some() =>
+            {
                 // Barge-in: the user talks over the reply. Stop it now and
                 // remember what they heard of it.
                 let Some((turn, stopped)) = playback.take() else { continue };
@@ -254,10 +256,13 @@ async fn serve(state: &AppState, id: &str, socket: &mut WebSocket, started: Star
                 if let Err(e) = state.conversations.record_heard(id, turn, &heard).await {
                     tracing::warn!(error = %e, "could not record the heard part of a reply");
                 }
-                for event in [ServerEvent::Interrupted { turn, heard }, ServerEvent::SpeechStarted { at_ms }] {
-                    if !send(socket, &event).await {
-                        return None;
-                    }
+                if !send(socket, &ServerEvent::Interrupted { turn, heard }).await {
+                    return None;
+                }
+                if let SpeechEvent::SpeechStarted { at_ms } = ev
+                    && !send(socket, &ServerEvent::SpeechStarted { at_ms }).await
+                {
+                    return None;
                 }
                 continue;
             }
@@ -537,6 +542,8 @@ async fn run_turn(
 async fn speech_event(state: &AppState, id: &str, event: SpeechEvent) -> SpeechOutcome {
     match event {
         SpeechEvent::SpeechStarted { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStarted { at_ms }], None),
+        // Only meaningful while a reply plays (handled by the caller).
+        SpeechEvent::VoiceOnset { .. } => SpeechOutcome::Send(Vec::new(), None),
         SpeechEvent::Partial { text } => SpeechOutcome::Send(vec![ServerEvent::PartialTranscript { text }], None),
         SpeechEvent::SpeechStopped { at_ms } => SpeechOutcome::Send(vec![ServerEvent::SpeechStopped { at_ms }], None),
         SpeechEvent::Final { text, speech_end_ms, latency, decode } => {
