@@ -18,21 +18,8 @@ use voxbook_audio::asr::whisper::{DecodeOptions, WhisperModel};
 use voxbook_audio::recognizer::WhisperRecognizer;
 use voxbook_audio::speech_stream::{self, SpeechEvent, SpeechStreamConfig};
 use voxbook_proto::stream::{AudioEncoding, AudioInput};
+use voxbook_tests::bench::{arg, percentile};
 use voxbook_tests::speech::{self, Clip};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((p / 100.0) * (v.len() - 1) as f64).round() as usize]
-}
 
 /// Streams a clip in real time; returns (endpoint→final ms, decode ms, text).
 async fn stream(
@@ -44,7 +31,7 @@ async fn stream(
     let mut s = speech_stream::spawn(spec, config, recognizer).expect("stream");
     let mut audio = clip.audio.clone();
     audio.extend(std::iter::repeat_n(0.0, 16 * 1200));
-    let bytes: Vec<u8> = audio.iter().flat_map(|x| ((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes()).collect();
+    let bytes = speech::pcm_s16le(&audio);
     let tx = s.audio.clone();
     drop(s.audio);
     let feeder = tokio::spawn(async move {

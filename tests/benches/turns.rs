@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Days, Utc};
 use serde_json::json;
 use tokio::sync::Mutex;
+use voxbook_tests::bench::percentile;
 use voxbook_tests::{Backend, TestGateway};
 
 const CITIES: [&str; 16] = [
@@ -149,14 +150,6 @@ fn conversation(rng: &mut Lcg) -> Vec<String> {
             "yes please".into(),
         ]
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 fn main() -> anyhow::Result<()> {

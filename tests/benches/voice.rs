@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use voxbook_tests::bench::{arg, percentile};
 use voxbook_tests::{Backend, TestGateway, speech};
 
 const TURNS: [&str; 8] = [
@@ -29,20 +30,6 @@ const TURNS: [&str; 8] = [
     "Book a hotel in Rome",
     "What can you do",
 ];
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((p / 100.0) * (v.len() - 1) as f64).round() as usize]
-}
 
 struct Sample {
     voice_to_voice: f64,
@@ -62,13 +49,7 @@ async fn one_turn(gateway: &TestGateway, audio: &[f32], end_silence_ms: u64) -> 
     source.next().await; // ready
     let mut samples = audio.to_vec();
     samples.extend(std::iter::repeat_n(0.0, 16 * 1500));
-    let frames: Vec<Vec<u8>> = samples
-        .iter()
-        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
-        .collect::<Vec<u8>>()
-        .chunks(640)
-        .map(<[u8]>::to_vec)
-        .collect();
+    let frames: Vec<Vec<u8>> = speech::pcm_s16le(&samples).chunks(640).map(<[u8]>::to_vec).collect();
     let first_frame_at = Instant::now();
     let talker = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_millis(20));

@@ -8,6 +8,7 @@
 //! another gateway but Redis and the database, exactly as two gateway
 //! processes would.
 
+pub mod bench;
 pub mod gateway;
 pub mod postgres;
 pub mod script;

@@ -26,6 +26,11 @@ impl Clip {
     }
 }
 
+/// Samples in [-1, 1] as 16-bit little-endian PCM bytes.
+pub fn pcm_s16le(samples: &[f32]) -> Vec<u8> {
+    samples.iter().flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes()).collect()
+}
+
 /// Reads a WAV file as 16 kHz mono f32.
 pub fn read_wav(path: &Path) -> anyhow::Result<Vec<f32>> {
     let mut reader = hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;

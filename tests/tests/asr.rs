@@ -20,8 +20,7 @@ async fn stream_transcript(recognizer: Arc<WhisperRecognizer>, clip: &Clip) -> S
     let spec = AudioInput { encoding: AudioEncoding::PcmS16le, sample_rate: 16_000, channels: 1 };
     let config = SpeechStreamConfig { max_speed: 1000.0, partial_interval: Duration::ZERO, ..Default::default() };
     let mut stream = speech_stream::spawn(spec, config, recognizer).expect("stream");
-    let mut pcm: Vec<u8> =
-        clip.audio.iter().flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes()).collect();
+    let mut pcm = speech::pcm_s16le(&clip.audio);
     pcm.extend(std::iter::repeat_n(0u8, 32_000)); // 1 s of silence after speech
     let sender = stream.audio.clone();
     drop(stream.audio);

@@ -15,7 +15,7 @@ use voxbook_tests::{Backend, TestGateway, speech};
 const NOW: &str = "2030-06-03T09:00:00Z";
 
 fn pcm_frames(audio: &[f32]) -> Vec<Vec<u8>> {
-    let bytes: Vec<u8> = audio.iter().flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes()).collect();
+    let bytes = speech::pcm_s16le(audio);
     bytes.chunks(640).map(<[u8]>::to_vec).collect()
 }
 
