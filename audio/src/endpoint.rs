@@ -26,6 +26,11 @@ pub struct EndpointConfig {
     /// shorter than `min_speech_ms`, so the bot falls silent quickly, but
     /// long enough that a click or a cough does not cut it off.
     pub barge_in_ms: u32,
+    /// VAD score that counts towards a barge-in. Lower than `threshold`:
+    /// the detector scores the first phoneme of an utterance (often a
+    /// fricative) low, and at `threshold` the bot would talk on for a
+    /// further 50-100 ms. Utterances still need `threshold`.
+    pub barge_in_threshold: f32,
     /// Silence after speech that ends an utterance.
     pub end_silence_ms: u32,
     /// Utterances are cut here (bounds memory and decode time).
@@ -43,6 +48,7 @@ impl Default for EndpointConfig {
             threshold: 0.5,
             min_speech_ms: 160,
             barge_in_ms: 64,
+            barge_in_threshold: 0.3,
             end_silence_ms: 300,
             max_utterance_ms: 15_000,
             pre_roll_ms: 500,
@@ -57,8 +63,8 @@ impl Default for EndpointConfig {
 
 impl EndpointConfig {
     pub fn check(&self) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err("VAD threshold must be between 0 and 1".into());
+        if !(0.0..=1.0).contains(&self.threshold) || !(0.0..=1.0).contains(&self.barge_in_threshold) {
+            return Err("VAD thresholds must be between 0 and 1".into());
         }
         if self.end_silence_ms < 50 || self.end_silence_ms > 5_000 {
             return Err("end-of-speech silence must be 50..5000 ms".into());
@@ -78,7 +84,10 @@ pub enum EndpointEvent {
     /// Enough voice to stop a reply being played (`barge_in_ms`); an
     /// utterance may or may not follow.
     Onset {
+        /// Where the voice began...
         at_ms: u64,
+        /// ...and where in the audio it was recognised as voice.
+        detected_ms: u64,
     },
     SpeechStarted {
         at_ms: u64,
@@ -110,8 +119,6 @@ enum State {
         speech_ms: u64,
         gap_ms: u64,
         onset_ms: u64,
-        /// The barge-in onset has been announced.
-        onset_sent: bool,
     },
     Speaking {
         silence_ms: u64,
@@ -145,7 +152,24 @@ pub struct Endpointer {
     generation: u64,
     /// Running sum and count of speech frames' RMS in this utterance.
     speech_level: (f32, u32),
+    /// Voice towards a barge-in, tracked apart from utterances (it has its
+    /// own threshold and fires before an utterance is confirmed).
+    barge: BargeIn,
 }
+
+/// A run of voice at `barge_in_threshold`: where it began, how much voice
+/// it holds, the silence since its last voiced frame, and whether its
+/// onset was announced (once per run).
+#[derive(Debug, Default)]
+struct BargeIn {
+    start_ms: Option<u64>,
+    voiced_ms: u64,
+    gap_ms: u64,
+    announced: bool,
+}
+
+/// Silence that ends a barge-in run: gaps inside one word are shorter.
+const BARGE_IN_GAP_MS: u64 = 100;
 
 impl Endpointer {
     pub fn new(config: EndpointConfig) -> Endpointer {
@@ -160,6 +184,30 @@ impl Endpointer {
             speech_end_ms: 0,
             generation: 0,
             speech_level: (0.0, 0),
+            barge: BargeIn::default(),
+        }
+    }
+
+    /// Tracks voice towards a barge-in; the onset when it has lasted
+    /// `barge_in_ms`.
+    fn barge_in(&mut self, score: f32, start_ms: u64, end_ms: u64) -> Option<EndpointEvent> {
+        let b = &mut self.barge;
+        if score >= self.config.barge_in_threshold {
+            b.start_ms.get_or_insert(start_ms);
+            b.voiced_ms += FRAME_MS;
+            b.gap_ms = 0;
+        } else if b.start_ms.is_some() {
+            b.gap_ms += FRAME_MS;
+            if b.gap_ms > BARGE_IN_GAP_MS {
+                *b = BargeIn::default();
+            }
+        }
+        match b.start_ms {
+            Some(at_ms) if !b.announced && b.voiced_ms >= u64::from(self.config.barge_in_ms) => {
+                b.announced = true;
+                Some(EndpointEvent::Onset { at_ms, detected_ms: end_ms })
+            }
+            _ => None,
         }
     }
 
@@ -223,6 +271,9 @@ impl Endpointer {
         let start_ms = self.now_ms();
         self.samples += FRAME as u64;
         let end_ms = self.now_ms();
+        if let Some(onset) = self.barge_in(score, start_ms, end_ms) {
+            events.push(onset);
+        }
         match &mut self.state {
             State::Idle => {
                 self.recent.extend(frame.iter().copied());
@@ -231,14 +282,13 @@ impl Endpointer {
                     self.recent.pop_front();
                 }
                 if speech {
-                    self.state =
-                        State::Candidate { speech_ms: FRAME_MS, gap_ms: 0, onset_ms: start_ms, onset_sent: false };
+                    self.state = State::Candidate { speech_ms: FRAME_MS, gap_ms: 0, onset_ms: start_ms };
                     self.speech_level = (rms(frame), 1);
                     self.utterance.clear();
                     self.utterance.extend(self.recent.iter().copied());
                 }
             }
-            State::Candidate { speech_ms, gap_ms, onset_ms, onset_sent } => {
+            State::Candidate { speech_ms, gap_ms, onset_ms } => {
                 self.utterance.extend_from_slice(frame);
                 if speech {
                     *speech_ms += FRAME_MS;
@@ -249,10 +299,6 @@ impl Endpointer {
                 if speech {
                     self.speech_level.0 += rms(frame);
                     self.speech_level.1 += 1;
-                }
-                if !*onset_sent && *speech_ms >= u64::from(self.config.barge_in_ms) {
-                    *onset_sent = true;
-                    events.push(EndpointEvent::Onset { at_ms: *onset_ms });
                 }
                 if *speech_ms >= u64::from(self.config.min_speech_ms) {
                     events.push(EndpointEvent::SpeechStarted { at_ms: *onset_ms });
@@ -379,7 +425,7 @@ mod tests {
         // 48 ms: nothing yet; by 100 ms the barge-in onset (64 ms); the
         // confirmed start only at 160 ms.
         assert!(e.push(&voiced(48)).is_empty());
-        assert_eq!(e.push(&voiced(52)), vec![EndpointEvent::Onset { at_ms: 0 }]);
+        assert_eq!(e.push(&voiced(52)), vec![EndpointEvent::Onset { at_ms: 0, detected_ms: 64 }]);
         assert_eq!(e.push(&voiced(300)), vec![EndpointEvent::SpeechStarted { at_ms: 0 }]);
         assert!(e.is_speaking());
     }

@@ -85,7 +85,9 @@ impl Default for SpeechStreamConfig {
 pub enum SpeechEvent {
     /// Voice heard for the barge-in time: stop any reply being played.
     VoiceOnset {
+        /// Where the voice began in the audio, and where it was detected.
         at_ms: u64,
+        detected_ms: u64,
     },
     SpeechStarted {
         at_ms: u64,
@@ -342,7 +344,9 @@ impl StreamTask {
 
     async fn on_endpoint_event(&mut self, event: EndpointEvent) -> bool {
         match event {
-            EndpointEvent::Onset { at_ms } => self.emit(SpeechEvent::VoiceOnset { at_ms }).await,
+            EndpointEvent::Onset { at_ms, detected_ms } => {
+                self.emit(SpeechEvent::VoiceOnset { at_ms, detected_ms }).await
+            }
             EndpointEvent::SpeechStarted { at_ms } => {
                 self.last_partial = Instant::now();
                 self.emit(SpeechEvent::SpeechStarted { at_ms }).await

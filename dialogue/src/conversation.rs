@@ -106,27 +106,67 @@ impl Conversations {
     }
 
     pub async fn create(&self, request: CreateSession) -> Result<SessionCreated, ConversationError> {
-        let fixed_now = parse_clock(request.now.as_deref())?;
-        let assistant = self.assistant();
-        let greeting = self.engine.greeting(&assistant);
         loop {
             let id = uuid::Uuid::new_v4().to_string();
-            let mut state = SessionState::new(id.clone(), wall_clock(), fixed_now);
-            state.metadata = request.metadata.clone();
-            state.last_reply = greeting.clone();
-            if self.store.create(&state, self.ttl).await? {
-                tracing::info!(session_id = %id, "session created");
-                return Ok(SessionCreated {
-                    session_id: id,
-                    greeting,
-                    awaiting: None,
-                    expires_in_seconds: self.ttl.as_secs(),
-                });
+            if let Some(created) = self.create_as(id, &request).await? {
+                return Ok(created);
             }
         }
     }
 
+    /// The session for an outside conversation key (a phone call's id),
+    /// created on first use. The session id is derived from the key, so
+    /// every gateway finds the same session without a lookup table; the
+    /// flag says whether this call created it.
+    pub async fn open_keyed(
+        &self,
+        key: &str,
+        request: &CreateSession,
+    ) -> Result<(SessionCreated, bool), ConversationError> {
+        let id = keyed_session_id(key);
+        if let Some(created) = self.create_as(id.clone(), request).await? {
+            return Ok((created, true));
+        }
+        let state = self.store.load(&id).await?.ok_or(ConversationError::NotFound)?;
+        let ttl = self.store.ttl(&id).await?.unwrap_or(self.ttl);
+        let existing = SessionCreated {
+            session_id: id,
+            greeting: state.last_reply,
+            awaiting: state.flow.as_ref().and_then(|f| f.awaiting.clone()),
+            expires_in_seconds: ttl.as_secs(),
+        };
+        Ok((existing, false))
+    }
+
+    /// Creates the session `id`; None when it already exists.
+    async fn create_as(
+        &self,
+        id: String,
+        request: &CreateSession,
+    ) -> Result<Option<SessionCreated>, ConversationError> {
+        let fixed_now = parse_clock(request.now.as_deref())?;
+        let greeting = self.engine.greeting(&self.assistant());
+        let mut state = SessionState::new(id.clone(), wall_clock(), fixed_now);
+        state.metadata = request.metadata.clone();
+        state.last_reply = greeting.clone();
+        if !self.store.create(&state, self.ttl).await? {
+            return Ok(None);
+        }
+        tracing::info!(session_id = %id, "session created");
+        Ok(Some(SessionCreated { session_id: id, greeting, awaiting: None, expires_in_seconds: self.ttl.as_secs() }))
+    }
+
     pub async fn turn(&self, id: &str, text: &str) -> Result<TurnResponse, ConversationError> {
+        self.deliver(id, text, None).await
+    }
+
+    /// A turn that may be delivered more than once (a telephony provider
+    /// retrying a webhook, a client resending after a dropped socket):
+    /// every delivery under the same `key` gets the first delivery's
+    /// answer, and only the first runs the dialogue and its tool calls.
+    /// The answer is kept in the session itself, so this holds across
+    /// gateways and restarts.
+    pub async fn deliver(&self, id: &str, text: &str, key: Option<&str>) -> Result<TurnResponse, ConversationError> {
         if text.trim().is_empty() {
             return Err(ConversationError::EmptyText);
         }
@@ -136,19 +176,26 @@ impl Conversations {
         let lock = self.locks.entry(id);
         let result = {
             let _turn = lock.lock().await;
-            self.turn_locked(id, text).await
+            self.turn_locked(id, text, key).await
         };
         self.locks.release(id, lock);
         result
     }
 
-    async fn turn_locked(&self, id: &str, text: &str) -> Result<TurnResponse, ConversationError> {
+    async fn turn_locked(&self, id: &str, text: &str, key: Option<&str>) -> Result<TurnResponse, ConversationError> {
         let assistant = self.assistant();
         for attempt in 1..=MAX_ATTEMPTS {
             let Some(mut state) = self.store.load(id).await? else {
                 return Err(ConversationError::NotFound);
             };
+            if let Some(answer) = key.and_then(|k| state.delivered(k)) {
+                tracing::info!(session_id = id, turn = answer.turn, "redelivered turn answered from the session");
+                return Ok(answer.clone());
+            }
             let response = self.engine.turn(&assistant, &mut state, text, wall_clock()).await;
+            if let Some(key) = key {
+                state.remember_delivery(key, &response);
+            }
             match self.store.save(&mut state, self.ttl).await? {
                 Saved::Written => return Ok(response),
                 Saved::Missing => return Err(ConversationError::NotFound),
@@ -202,6 +249,12 @@ impl Conversations {
         Ok(view_of(&state, ttl.map(|d| d.as_secs())))
     }
 
+    /// What the assistant waits for (see `TurnResponse::awaiting`).
+    pub async fn awaiting(&self, id: &str) -> Result<Option<String>, ConversationError> {
+        let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
+        Ok(state.awaiting().map(str::to_string))
+    }
+
     /// The last thing the assistant said (the greeting before any turn).
     pub async fn last_reply(&self, id: &str) -> Result<String, ConversationError> {
         let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
@@ -220,6 +273,16 @@ impl Conversations {
         Ok(nlu::parse(&self.assistant(), &request.text, now.date_naive()))
     }
 }
+
+/// The session id for an outside conversation key: a name-based UUID, so
+/// it is a valid session id everywhere and the same on every gateway.
+pub fn keyed_session_id(key: &str) -> String {
+    uuid::Uuid::new_v5(&SESSION_KEY_NAMESPACE, key.as_bytes()).hyphenated().to_string()
+}
+
+/// The namespace of keyed session ids (random, fixed forever: changing it
+/// would orphan every live call).
+const SESSION_KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2b0e_93d4_4c6a_9a57_2e8b_4d10_c3f7);
 
 fn view_of(state: &SessionState, expires_in_seconds: Option<u64>) -> SessionView {
     let flow = state.flow.as_ref();

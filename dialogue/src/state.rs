@@ -192,6 +192,23 @@ pub struct SessionState {
     /// What the assistant said last (for a resumed stream and for "repeat").
     pub last_reply: String,
     pub ended: bool,
+    /// Answers to the latest turns that came with a delivery key (a
+    /// telephony provider's retry token, a client's turn id), oldest
+    /// first: a redelivered turn gets its stored answer instead of running
+    /// twice, so a provider's retry never repeats a tool call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivered: Vec<Delivered>,
+}
+
+/// How many keyed answers a session keeps: providers retry within
+/// seconds, so only the last few turns can be redelivered.
+pub const MAX_DELIVERED: usize = 8;
+
+/// A keyed turn's answer, kept for redeliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub key: String,
+    pub response: voxbook_proto::api::TurnResponse,
 }
 
 impl SessionState {
@@ -210,12 +227,27 @@ impl SessionState {
             history: Vec::new(),
             last_reply: String::new(),
             ended: false,
+            delivered: Vec::new(),
         }
     }
 
     /// The session's clock.
     pub fn now(&self, wall: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
         self.fixed_now.unwrap_or(wall)
+    }
+
+    /// The stored answer to the turn delivered under `key`, if any.
+    pub fn delivered(&self, key: &str) -> Option<&voxbook_proto::api::TurnResponse> {
+        self.delivered.iter().find(|d| d.key == key).map(|d| &d.response)
+    }
+
+    /// Remembers a keyed turn's answer, forgetting the oldest beyond
+    /// [`MAX_DELIVERED`].
+    pub fn remember_delivery(&mut self, key: &str, response: &voxbook_proto::api::TurnResponse) {
+        self.delivered.retain(|d| d.key != key);
+        self.delivered.push(Delivered { key: key.to_string(), response: response.clone() });
+        let excess = self.delivered.len().saturating_sub(MAX_DELIVERED);
+        self.delivered.drain(..excess);
     }
 
     pub fn awaiting(&self) -> Option<&str> {

@@ -165,6 +165,15 @@ pub enum ServerEvent {
     Interrupted {
         turn: u64,
         heard: String,
+        /// Where in the user's audio (ms from its first byte) the voice
+        /// that interrupted began to be detected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        onset_ms: Option<u64>,
+        /// Where in the user's audio that voice was recognised as speech
+        /// and the reply stopped: `detected_ms - onset_ms` is the VAD's
+        /// share of the barge-in latency.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detected_ms: Option<u64>,
     },
     Error {
         code: String,

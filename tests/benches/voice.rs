@@ -10,7 +10,9 @@
 //! transcribes, runs the turn and speaks the reply. Reported: voice-to-voice
 //! (end of speech → first reply audio byte), endpoint → first audio (the
 //! work after the configured silence), and TTS time to first audio
-//! (reply_started → first audio byte).
+//! (reply_started → first audio byte). Then barge-in: each phrase is
+//! spoken over a long reply, and the time from the voice's onset to the
+//! `interrupted` event is reported, wall clock and the VAD's share.
 
 use std::time::{Duration, Instant};
 
@@ -95,6 +97,70 @@ async fn one_turn(gateway: &TestGateway, audio: &[f32], end_silence_ms: u64) -> 
     })
 }
 
+/// One barge-in: a long reply plays, the caller talks over it after
+/// `after_frames` frames; returns (voice onset → `interrupted` on the
+/// socket, wall clock ms; voice onset → detection, ms of audio).
+async fn barge_in(gateway: &TestGateway, audio: &[f32], after_frames: usize) -> anyhow::Result<(f64, f64)> {
+    let session = gateway.session("2030-06-03T09:00:00Z").await?;
+    let (ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await?;
+    let (mut sink, mut source) = ws.split();
+    let start = json!({"type": "start", "protocol_version": 2,
+        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
+        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
+    sink.send(Message::Text(start.to_string().into())).await?;
+    source.next().await; // ready
+    sink.send(Message::Text(json!({"type": "text", "text": "what can you do"}).to_string().into())).await?;
+    let mut frames_heard = 0;
+    while frames_heard < after_frames {
+        match tokio::time::timeout(Duration::from_secs(30), source.next()).await? {
+            Some(Ok(Message::Binary(_))) => frames_heard += 1,
+            Some(Ok(_)) => {}
+            other => anyhow::bail!("stream ended: {other:?}"),
+        }
+    }
+    let onset_ms = speech::onset_ms(audio).ok_or_else(|| anyhow::anyhow!("no speech in the clip"))?;
+    let frames: Vec<Vec<u8>> = speech::pcm_s16le(audio).chunks(640).map(<[u8]>::to_vec).collect();
+    let onset_frame = (onset_ms / 20) as usize;
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let talker = tokio::spawn(async move {
+        let mut sent_tx = Some(sent_tx);
+        let mut ticker = tokio::time::interval(Duration::from_millis(20));
+        for (i, frame) in frames.into_iter().enumerate() {
+            ticker.tick().await;
+            if sink.send(Message::Binary(frame.into())).await.is_err() {
+                break;
+            }
+            if i == onset_frame
+                && let Some(tx) = sent_tx.take()
+            {
+                let _ = tx.send(Instant::now());
+            }
+        }
+        sink
+    });
+    let (interrupted_at, event) = loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), source.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("stream closed"))??;
+        if let Message::Text(text) = message {
+            let event: Value = serde_json::from_str(&text)?;
+            match event["type"].as_str() {
+                Some("interrupted") => break (Instant::now(), event),
+                Some("reply_finished") => anyhow::bail!("the reply played to the end"),
+                _ => {}
+            }
+        }
+    };
+    let onset_frame_sent = sent_rx.await?;
+    let _ = talker.await;
+    // The voice began this long before the frame carrying it was sent.
+    let within_frame = Duration::from_millis((onset_frame as u64 + 1) * 20 - onset_ms);
+    let voice_began = onset_frame_sent.checked_sub(within_frame).unwrap_or(onset_frame_sent);
+    let wall = interrupted_at.saturating_duration_since(voice_began).as_secs_f64() * 1000.0;
+    let detected = event["detected_ms"].as_u64().unwrap_or(0) as f64 - onset_ms as f64;
+    Ok((wall, detected))
+}
+
 fn main() -> anyhow::Result<()> {
     let end_silence_ms = arg("--end-silence-ms", 300);
     let rounds = arg("--rounds", 2) as usize;
@@ -104,6 +170,7 @@ fn main() -> anyhow::Result<()> {
     config.asr.model = Some(speech::model_path()?);
     config.asr.stream.endpoint.end_silence_ms = end_silence_ms as u32;
     config.asr.stream.partial_interval = Duration::ZERO;
+    let barge_in_ms = config.asr.stream.endpoint.barge_in_ms;
     let gateway = server_rt.block_on(TestGateway::start_config(&backend, config))?;
     let dir = std::env::temp_dir();
     let clips: Vec<(String, Vec<f32>)> =
@@ -137,6 +204,31 @@ fn main() -> anyhow::Result<()> {
     ] {
         println!("| {name} | {:.0} | {:.0} |", percentile(&values, 50.0), percentile(&values, 95.0));
     }
+
+    // Barge-in: talk over a long reply; from the voice's onset in the
+    // caller's audio to the `interrupted` event (the reply's last frame).
+    let mut walls = Vec::new();
+    let mut detections = Vec::new();
+    for _ in 0..rounds {
+        for (_, audio) in &clips {
+            let (wall, detected) = client_rt.block_on(barge_in(&gateway, audio, 25))?;
+            walls.push(wall);
+            detections.push(detected);
+        }
+    }
+    println!();
+    println!("| barge-in (barge_in_min_speech_ms {}) | p50 ms | p95 ms |", barge_in_ms);
+    println!("|---|---:|---:|");
+    println!(
+        "| voice onset → reply stopped (wall clock, on the socket) | {:.0} | {:.0} |",
+        percentile(&walls, 50.0),
+        percentile(&walls, 95.0)
+    );
+    println!(
+        "| voice onset → detected (VAD, in audio time) | {:.0} | {:.0} |",
+        percentile(&detections, 50.0),
+        percentile(&detections, 95.0)
+    );
     drop(gateway);
     Ok(())
 }

@@ -10,9 +10,11 @@
 
 pub mod bench;
 pub mod gateway;
+pub mod phone;
 pub mod postgres;
 pub mod script;
 pub mod speech;
+pub mod twilio;
 pub mod wer;
 
 pub use gateway::{Backend, TestGateway};

@@ -135,3 +135,14 @@ pub fn model_path() -> anyhow::Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// Where speech begins in 16 kHz `audio`, in ms: the first 10 ms window
+/// louder than -40 dBFS (espeak-ng clips open with a few ms of silence;
+/// the VAD's reaction is measured from here).
+pub fn onset_ms(audio: &[f32]) -> Option<u64> {
+    const WINDOW: usize = 160;
+    audio
+        .chunks(WINDOW)
+        .position(|w| (w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32).sqrt() >= 0.01)
+        .map(|i| (i * 10) as u64)
+}

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::encode::{FRAME_MS as FRAME_MS_U32, OutputEncoder, OutputFormat};
 use super::split::split_for_speech;
@@ -50,14 +51,33 @@ impl Playback {
     pub fn start(engine: Arc<dyn TtsEngine>, format: OutputFormat, text: String, lead: Duration) -> Playback {
         let (tx, rx) = mpsc::channel(8);
         let progress = Arc::new(Mutex::new(Progress::default()));
-        let task = tokio::spawn(speak(engine, format, text.clone(), lead, tx, progress.clone()));
+        // The synthesis runs in the caller's span (a turn's `tts` span).
+        let task = tokio::spawn(speak(engine, format, text.clone(), lead, tx, progress.clone()).in_current_span());
         Playback { frames: rx, text, progress, task }
     }
 
-    /// Stops the playback now; returns the words the listener heard.
+    /// Stops the playback now; returns the words the listener heard,
+    /// taking them to hear in real time from the first frame.
     pub fn interrupt(self) -> String {
         self.task.abort();
-        heard(&self.progress, Instant::now())
+        let started = lock(&self.progress).started;
+        let played = started.map(|s| Instant::now().saturating_duration_since(s)).unwrap_or_default();
+        self.stop_after(played)
+    }
+
+    /// Stops the playback now; returns the words in its first `played` of
+    /// audio (for transports that learn from the listener how far it got).
+    pub fn stop_after(self, played: Duration) -> String {
+        self.task.abort();
+        heard(&lock(&self.progress), played.as_millis() as u64)
+    }
+
+    /// True when a chunk of the reply (a sentence or clause) ends exactly
+    /// `at` into the audio: a natural place to ask the listener to confirm
+    /// it has played that far.
+    pub fn chunk_ends_at(&self, at: Duration) -> bool {
+        let at = at.as_millis() as u64;
+        lock(&self.progress).chunks.iter().any(|c| c.end_ms == at)
     }
 
     /// How the synthesis ended, once the frames have run out.
@@ -73,11 +93,8 @@ fn lock(progress: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
     progress.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The words heard by `now`.
-fn heard(progress: &Mutex<Progress>, now: Instant) -> String {
-    let p = lock(progress);
-    let Some(started) = p.started else { return String::new() };
-    let played = now.saturating_duration_since(started).as_millis() as u64;
+/// The words in the first `played` ms of the audio.
+fn heard(p: &Progress, played: u64) -> String {
     let mut words: Vec<&str> = Vec::new();
     for chunk in &p.chunks {
         if chunk.end_ms <= played {

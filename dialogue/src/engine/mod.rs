@@ -101,15 +101,17 @@ impl Engine {
         }
         state.turns += 1;
         let today = state.now(wall).date_naive();
-        // One span per turn; tool calls are its children.
-        let span = tracing::info_span!("turn", session_id = %state.id, turn = state.turns, flow = tracing::field::Empty, intent = tracing::field::Empty);
+        // The dialogue's part of a turn (the caller's per-turn span is its
+        // parent); parsing and tool calls are its children.
+        let span = tracing::info_span!("dialogue", session_id = %state.id, turn = state.turns, flow = tracing::field::Empty, intent = tracing::field::Empty);
 
         let (ref_mode, options_offered) = match &state.flow {
             Some(f) if f.awaiting.as_deref() == Some("booking_ref") => (RefMode::Expected, false),
             Some(f) => (RefMode::Cued, f.stage == Stage::ChoosingOption),
             None => (RefMode::Cued, false),
         };
-        let u = nlu::understand(assistant, text, today, Hints { ref_mode, options_offered });
+        let u = tracing::info_span!(parent: &span, "parse")
+            .in_scope(|| nlu::understand(assistant, text, today, Hints { ref_mode, options_offered }));
         let threshold = assistant.settings.intent_threshold;
         let intent = match u.top(threshold) {
             Some((name, confidence)) => IntentOut { name: name.to_string(), confidence },

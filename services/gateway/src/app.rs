@@ -16,6 +16,7 @@ use crate::auth::{ApiKeys, require_key};
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::routes;
+use crate::telephony;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct AppState {
     pub speech: Option<SpeechEngine>,
     /// Speech synthesis for spoken replies; None when turned off.
     pub tts: Option<Arc<dyn voxbook_audio::tts::TtsEngine>>,
+    /// Provider secrets and call handling for the telephony routes.
+    pub telephony: Arc<crate::config::TelephonyConfig>,
 }
 
 /// The shared recogniser and the per-stream settings.
@@ -51,11 +54,19 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/nlu/parse", post(routes::nlu::parse))
         .route("/v1/bookings/{booking_ref}", get(routes::bookings::get))
         .route_layer(middleware::from_fn_with_state(state.keys.clone(), require_key));
+    // Providers authenticate by signature (checked in each handler), not
+    // by API key.
+    let telephony = Router::new()
+        .route("/v1/telephony/twilio/voice", post(telephony::twilio::voice))
+        .route(telephony::twilio::GATHER_PATH, post(telephony::twilio::gather))
+        .route(telephony::twilio::MEDIA_PATH, get(telephony::media_stream::upgrade))
+        .route("/v1/telephony/webhooks/{provider}", post(telephony::generic::webhook));
     let open = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(metrics::endpoint).with_state(state.metrics.clone()));
     client
+        .merge(telephony)
         .merge(open)
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {

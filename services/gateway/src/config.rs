@@ -56,6 +56,14 @@ pub struct ServeArgs {
     /// API key of an OpenAI-compatible speech endpoint (tts_engine = "openai").
     #[arg(long, env = "VOXBOOK_TTS_API_KEY", hide_env_values = true)]
     pub tts_api_key: Option<String>,
+    /// Twilio auth tokens that sign Twilio's webhooks, comma-separated
+    /// (the current one first; two while rotating).
+    #[arg(long, env = "VOXBOOK_TWILIO_AUTH_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub twilio_auth_tokens: Option<Vec<String>>,
+    /// The public base URL telephony providers call (https://voice.example.com),
+    /// when a proxy in front changes the URL this server sees.
+    #[arg(long, env = "VOXBOOK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The TOML file's shape; every field optional.
@@ -86,12 +94,93 @@ pub struct FileConfig {
     pub partial_interval_ms: Option<u64>,
     pub asr_fallback_below: Option<f32>,
     pub barge_in_min_speech_ms: Option<u32>,
+    pub barge_in_vad_threshold: Option<f32>,
     pub tts_engine: Option<String>,
     pub tts_voice: Option<String>,
     pub tts_wpm: Option<u32>,
     pub tts_base_url: Option<String>,
     pub tts_model: Option<String>,
     pub tts_api_key: Option<String>,
+    pub telephony: Option<TelephonyFile>,
+}
+
+/// The `[telephony]` table of the TOML file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelephonyFile {
+    pub twilio_auth_tokens: Option<Vec<String>>,
+    pub public_url: Option<String>,
+    pub answer_with: Option<AnswerWith>,
+    pub min_confidence: Option<f32>,
+    pub max_reasks: Option<u32>,
+    pub transfer_number: Option<String>,
+    pub say_voice: Option<String>,
+    pub language: Option<String>,
+    pub signature_tolerance_secs: Option<i64>,
+    /// Secrets of generic JSON webhooks, by provider name.
+    pub webhook_secrets: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+/// How an incoming call is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerWith {
+    /// `<Gather input="speech dtmf">`: the provider recognises speech and
+    /// posts each transcript; replies are `<Say>`s.
+    #[default]
+    Gather,
+    /// `<Connect><Stream>`: the call's audio comes here over a Media
+    /// Streams WebSocket, through our own ASR and TTS.
+    Stream,
+}
+
+/// Phone calls: provider secrets and how calls are handled.
+#[derive(Debug, Clone)]
+pub struct TelephonyConfig {
+    /// Tokens Twilio signs with; empty refuses every Twilio request.
+    pub twilio_auth_tokens: Vec<String>,
+    /// The base URL providers call, for rebuilding the URL they signed
+    /// behind a proxy; None derives it from the request's Host header and
+    /// `X-Forwarded-Proto`.
+    pub public_url: Option<String>,
+    pub answer_with: AnswerWith,
+    /// Provider transcripts less confident than this are confirmed with
+    /// the caller before the dialogue acts on them.
+    pub min_confidence: f32,
+    /// How often a call is asked again (after silence, a doubtful
+    /// transcript or a "no" to "did you say...") before it is handed to a
+    /// person.
+    pub max_reasks: u32,
+    /// Where `<Dial>` transfers a call on handoff; None ends the call
+    /// politely instead.
+    pub transfer_number: Option<String>,
+    /// Twilio `<Say>` voice (e.g. "Polly.Joanna"); the provider's default
+    /// when None.
+    pub say_voice: Option<String>,
+    /// Language for the provider's recogniser and voice.
+    pub language: String,
+    /// Generic webhooks older or newer than this are refused (replays).
+    pub signature_tolerance_secs: i64,
+    /// Secrets of generic JSON webhooks, by provider name; a provider not
+    /// listed is refused.
+    pub webhook_secrets: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for TelephonyConfig {
+    fn default() -> Self {
+        TelephonyConfig {
+            twilio_auth_tokens: Vec::new(),
+            public_url: None,
+            answer_with: AnswerWith::Gather,
+            min_confidence: 0.5,
+            max_reasks: 2,
+            transfer_number: None,
+            say_voice: None,
+            language: "en-US".into(),
+            signature_tolerance_secs: 300,
+            webhook_secrets: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +202,7 @@ pub struct Config {
     pub config_poll: Option<Duration>,
     pub asr: AsrConfig,
     pub tts: TtsConfig,
+    pub telephony: TelephonyConfig,
 }
 
 /// Speech synthesis for spoken replies.
@@ -208,6 +298,7 @@ impl Default for Config {
             config_poll: Some(Duration::from_secs(2)),
             asr: AsrConfig::default(),
             tts: TtsConfig::default(),
+            telephony: TelephonyConfig::default(),
         }
     }
 }
@@ -281,6 +372,9 @@ impl Config {
         if let Some(v) = file.barge_in_min_speech_ms {
             endpoint.barge_in_ms = v;
         }
+        if let Some(v) = file.barge_in_vad_threshold {
+            endpoint.barge_in_threshold = v;
+        }
         if let Some(v) = args.end_silence_ms.or(file.end_silence_ms) {
             endpoint.end_silence_ms = v;
         }
@@ -314,6 +408,43 @@ impl Config {
         if let Some(ms) = file.partial_interval_ms {
             c.asr.stream.partial_interval = Duration::from_millis(ms);
         }
+        let phone = file.telephony.unwrap_or_default();
+        let t = &mut c.telephony;
+        t.twilio_auth_tokens = args
+            .twilio_auth_tokens
+            .clone()
+            .or(phone.twilio_auth_tokens)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        t.public_url = args
+            .public_url
+            .clone()
+            .or(phone.public_url)
+            .map(|u| u.trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty());
+        if let Some(v) = phone.answer_with {
+            t.answer_with = v;
+        }
+        if let Some(v) = phone.min_confidence {
+            t.min_confidence = v;
+        }
+        if let Some(v) = phone.max_reasks {
+            t.max_reasks = v;
+        }
+        t.transfer_number = phone.transfer_number.filter(|n| !n.trim().is_empty());
+        t.say_voice = phone.say_voice.filter(|v| !v.trim().is_empty());
+        if let Some(v) = phone.language {
+            t.language = v;
+        }
+        if let Some(v) = phone.signature_tolerance_secs {
+            t.signature_tolerance_secs = v;
+        }
+        if let Some(v) = phone.webhook_secrets {
+            t.webhook_secrets = v;
+        }
         c.check()?;
         Ok(c)
     }
@@ -337,6 +468,21 @@ impl Config {
         self.asr.stream.endpoint.check().map_err(|e| anyhow::anyhow!("audio endpointing: {e}"))?;
         if !matches!(self.tts.engine.as_str(), "espeak" | "openai" | "none") {
             bail!("tts_engine must be \"espeak\", \"openai\" or \"none\"");
+        }
+        let t = &self.telephony;
+        if !(0.0..=1.0).contains(&t.min_confidence) {
+            bail!("telephony.min_confidence must be between 0 and 1");
+        }
+        if !(1..=3600).contains(&t.signature_tolerance_secs) {
+            bail!("telephony.signature_tolerance_secs must be between 1 and 3600");
+        }
+        if let Some(url) = &t.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("telephony.public_url must start with https:// or http://");
+        }
+        if let Some((provider, _)) = t.webhook_secrets.iter().find(|(_, s)| s.iter().all(|s| s.trim().is_empty())) {
+            bail!("telephony.webhook_secrets.{provider} has no secret");
         }
         if !(0.0..=1.0).contains(&self.asr.fallback_below) {
             bail!("asr_fallback_below must be between 0 and 1");

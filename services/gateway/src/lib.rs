@@ -13,8 +13,10 @@ pub mod extract;
 pub mod metrics;
 pub mod reload;
 pub mod routes;
+pub mod telephony;
 pub mod tools_http;
 pub mod tools_local;
+pub mod voice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +121,7 @@ impl Gateway {
             stream_idle_timeout: Duration::from_secs(300),
             speech: load_speech(&config.asr)?,
             tts: config.tts.engine(),
+            telephony: Arc::new(config.telephony.clone()),
         };
         let sweeper = booking.clone().map(|service| {
             tokio::spawn(async move {
