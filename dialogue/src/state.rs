@@ -254,3 +254,52 @@ impl SessionState {
         self.flow.as_ref().and_then(|f| f.awaiting.as_deref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxbook_proto::api::{IntentOut, TurnResponse};
+
+    fn response(turn: u64) -> TurnResponse {
+        TurnResponse {
+            session_id: "s".into(),
+            turn,
+            reply: format!("reply {turn}"),
+            intent: IntentOut { name: "help".into(), confidence: 1.0 },
+            slots: BTreeMap::new(),
+            tool_calls: Vec::new(),
+            awaiting: None,
+            booking_ref: None,
+            flow: None,
+            handoff: false,
+            ended: false,
+        }
+    }
+
+    #[test]
+    fn delivered_answers_are_kept_for_the_latest_turns_only() {
+        let now = chrono::Utc::now().fixed_offset();
+        let mut state = SessionState::new("s".into(), now, None);
+        for turn in 1..=(MAX_DELIVERED as u64 + 3) {
+            state.remember_delivery(&format!("k{turn}"), &response(turn));
+        }
+        assert_eq!(state.delivered.len(), MAX_DELIVERED);
+        assert!(state.delivered("k1").is_none(), "the oldest is forgotten");
+        let last = MAX_DELIVERED as u64 + 3;
+        assert_eq!(state.delivered(&format!("k{last}")).map(|r| r.turn), Some(last));
+        // Remembering a key again replaces it instead of duplicating it.
+        state.remember_delivery(&format!("k{last}"), &response(99));
+        assert_eq!(state.delivered.len(), MAX_DELIVERED);
+        assert_eq!(state.delivered(&format!("k{last}")).map(|r| r.turn), Some(99));
+    }
+
+    #[test]
+    fn sessions_stored_before_deliveries_existed_still_load() {
+        let now = chrono::Utc::now().fixed_offset();
+        let state = SessionState::new("s".into(), now, None);
+        let mut json = serde_json::to_value(&state).unwrap();
+        json.as_object_mut().unwrap().remove("delivered");
+        let back: SessionState = serde_json::from_value(json).unwrap();
+        assert!(back.delivered.is_empty());
+    }
+}

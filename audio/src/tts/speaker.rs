@@ -201,6 +201,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_was_heard_follows_a_confirmed_position_and_chunks_are_marked() {
+        let text = "First sentence here. Second sentence follows now.".to_string();
+        let format = OutputFormat::PcmS16le { sample_rate: 16_000 };
+        let mut playback = Playback::start(Arc::new(Tone), format, text, Duration::from_secs(5));
+        // One second of tone per chunk: 50 frames each, the first ends at 1 s.
+        let first = playback.frames.recv().await.expect("a frame");
+        assert_eq!(first.len(), 640);
+        assert!(playback.chunk_ends_at(Duration::from_secs(1)));
+        assert!(!playback.chunk_ends_at(Duration::from_millis(500)));
+        assert_eq!(playback.stop_after(Duration::from_millis(1_500)), "First sentence here.");
+    }
+
+    #[tokio::test]
     async fn a_whole_reply_is_played_to_the_end() {
         let format = OutputFormat::Mulaw;
         let mut playback = Playback::start(Arc::new(Tone), format, "Just one.".into(), Duration::from_secs(5));

@@ -530,6 +530,38 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/voxbook.toml");
+        let file = read_file(&path).unwrap();
+        let phone = file.telephony.unwrap();
+        assert_eq!(phone.answer_with, Some(AnswerWith::Gather));
+        assert_eq!(phone.max_reasks, Some(2));
+    }
+
+    #[test]
+    fn telephony_settings_are_checked() {
+        let dir = std::env::temp_dir().join(format!("voxbook-phone-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("voxbook.toml");
+        std::fs::write(&path, "[telephony]\nanswer_with = \"stream\"\npublic_url = \"https://voice.example.com/\"\n")
+            .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            twilio_auth_tokens: Some(vec![" t1 ".into(), "".into()]),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.telephony.answer_with, AnswerWith::Stream);
+        assert_eq!(c.telephony.public_url.as_deref(), Some("https://voice.example.com"));
+        assert_eq!(c.telephony.twilio_auth_tokens, ["t1"]);
+        std::fs::write(&path, "[telephony]\nmin_confidence = 1.5\n").unwrap();
+        let err = Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("min_confidence"), "{err}");
+        std::fs::write(&path, "[telephony]\npublic_url = \"voice.example.com\"\n").unwrap();
+        assert!(Config::load(&ServeArgs { config: Some(path), ..Default::default() }).is_err());
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let dir = std::env::temp_dir().join(format!("voxbook-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -50,7 +50,7 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Twilio signs the upgrade request like a webhook with no parameters.
-    verify::twilio_form(&state.telephony, &headers, &uri, &[])?;
+    verify::twilio_upgrade(&state.telephony, &headers, &uri)?;
     let ws = ws?;
     Ok(ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| run(state, socket)))
 }

@@ -51,6 +51,18 @@ pub fn twilio_form(
         .map_err(refused)
 }
 
+/// A Media Streams WebSocket upgrade. Twilio signs the `wss://` URL it
+/// connected to; the `https://` form of the same URL is accepted too, since
+/// a proxy that terminates TLS reports the scheme as https.
+pub fn twilio_upgrade(config: &TelephonyConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
+    let url = provider_url(config, headers, uri);
+    let ws_url = url.replacen("http", "ws", 1);
+    let header = header(headers, TWILIO_SIGNATURE);
+    signature::verify_twilio_form(&config.twilio_auth_tokens, &ws_url, &[], header)
+        .or_else(|_| signature::verify_twilio_form(&config.twilio_auth_tokens, &url, &[], header))
+        .map_err(refused)
+}
+
 /// A generic JSON webhook from `provider`, signed with that provider's
 /// secrets over its timestamp and body.
 pub fn generic(config: &TelephonyConfig, provider: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
