@@ -139,6 +139,39 @@ async fn forged_tampered_and_unsigned_webhooks_are_refused_and_touch_nothing() {
 }
 
 #[tokio::test]
+async fn a_json_webhook_is_checked_against_its_body_hash() {
+    use sha2_hex::hex_sha256;
+    let gw = gateway(None).await;
+    let body = serde_json::to_vec(&json!({"CallSid": "CA0000000000000000000000000000j50n"})).unwrap();
+    let path = format!("/v1/telephony/twilio/voice?bodySHA256={}", hex_sha256(&body));
+    let signed = voxbook_gateway::telephony::signature::twilio_signature(TWILIO_TOKEN, &gw.url(&path), &[]);
+    let post = |body: Vec<u8>, signature: String| {
+        gw.client
+            .post(gw.url(&path))
+            .header("content-type", "application/json")
+            .header("X-Twilio-Signature", signature)
+            .body(body)
+            .send()
+    };
+    let answer = post(body.clone(), signed.clone()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(TwimlAnswer::parse(&answer.text().await.unwrap()).unwrap().gather_action.is_some());
+    // The same signature on another body: the hash no longer matches.
+    let other = serde_json::to_vec(&json!({"CallSid": "CA0000000000000000000000000000f0r9"})).unwrap();
+    assert_eq!(post(other, signed).await.unwrap().status(), 403);
+    gw.stop().await.unwrap();
+}
+
+/// SHA-256 as lowercase hex, the way Twilio writes `bodySHA256`.
+mod sha2_hex {
+    use sha2::Digest;
+
+    pub fn hex_sha256(body: &[u8]) -> String {
+        sha2::Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[tokio::test]
 async fn a_handoff_dials_the_transfer_number_and_silence_is_asked_again_then_handed_over() {
     let gw = gateway(Some("+15550100")).await;
     let call = "CA00000000000000000000000000000003";

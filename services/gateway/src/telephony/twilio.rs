@@ -46,9 +46,31 @@ struct Form {
 }
 
 impl Form {
+    /// Reads and verifies a webhook: form-encoded (signed over the URL and
+    /// the parameters), or JSON (signed over the URL, whose `bodySHA256`
+    /// must match the body).
     fn read(state: &AppState, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<Form, ApiError> {
-        let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-        verify::twilio_form(&state.telephony, headers, uri, &params)?;
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        if !json {
+            let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+            verify::twilio_form(&state.telephony, headers, uri, &params)?;
+            return Ok(Form { params });
+        }
+        verify::twilio_json(&state.telephony, headers, uri, body)?;
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("not a JSON object: {e}")))?;
+        let params = object
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                serde_json::Value::Number(n) => Some((k, n.to_string())),
+                serde_json::Value::Bool(b) => Some((k, b.to_string())),
+                _ => None,
+            })
+            .collect();
         Ok(Form { params })
     }
 

@@ -51,6 +51,14 @@ pub fn twilio_form(
         .map_err(refused)
 }
 
+/// A Twilio request with a JSON body: the URL (with its `bodySHA256`) is
+/// signed, and the body must hash to it.
+pub fn twilio_json(config: &TelephonyConfig, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<(), ApiError> {
+    let url = provider_url(config, headers, uri);
+    signature::verify_twilio_json(&config.twilio_auth_tokens, &url, body, header(headers, TWILIO_SIGNATURE))
+        .map_err(refused)
+}
+
 /// A Media Streams WebSocket upgrade. Twilio signs the `wss://` URL it
 /// connected to; the `https://` form of the same URL is accepted too, since
 /// a proxy that terminates TLS reports the scheme as https.
