@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use voxbook_proto::api::{CreateSession, ParseRequest, TurnResponse};
 
 use super::dtmf;
+use voxbook_dialogue::conversation::keyed_session_id;
+
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -63,6 +65,30 @@ pub async fn session(state: &AppState, provider: &str, call_id: &str, now: Optio
     let request = CreateSession { now, metadata };
     let (session, _) = state.conversations.open_keyed(&super::call_key(provider, call_id), &request).await?;
     Ok(session.session_id)
+}
+
+/// One step of the provider's call `call_id`: in its session, which is
+/// created only when missing (a call's first webhook, or one whose
+/// session expired), so the common path costs one session load and one
+/// conditional save.
+pub async fn step_in_call(
+    state: &AppState,
+    provider: &str,
+    call_id: &str,
+    now: Option<String>,
+    at: &Position,
+    input: Input,
+    delivery: Option<&str>,
+) -> Result<(String, Step), ApiError> {
+    let id = keyed_session_id(&super::call_key(provider, call_id));
+    match step(state, &id, at, input.clone(), delivery).await {
+        Err(e) if e.code == "session_not_found" => {
+            let id = session(state, provider, call_id, now).await?;
+            let step = step(state, &id, at, input, delivery).await?;
+            Ok((id, step))
+        }
+        result => result.map(|step| (id, step)),
+    }
 }
 
 /// Decides and runs one step of the call in session `id`.

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use voxbook_dialogue::conversation::keyed_session_id;
 use voxbook_proto::api::TurnResponse;
 
 use super::call::{self, Input, Position, Step};
@@ -103,11 +104,10 @@ pub async fn webhook(
             .map_err(|_| ApiError::bad_request("invalid_context", "context must be echoed unchanged"))?,
         None => Position::default(),
     };
-    let id = call::session(&state, &provider, call_id, request.now.clone()).await?;
     if !request.is_final {
         let context = encode(&at);
         return Ok(Json(WebhookResponse {
-            session_id: id,
+            session_id: keyed_session_id(&super::call_key(&provider, call_id)),
             action: Action::Wait,
             say: String::new(),
             context,
@@ -116,7 +116,9 @@ pub async fn webhook(
         }));
     }
     let input = Input { transcript: request.transcript, confidence: request.confidence, digits: request.digits };
-    let step = call::step(&state, &id, &at, input, request.event_id.as_deref()).await?;
+    let (id, step) =
+        call::step_in_call(&state, &provider, call_id, request.now.clone(), &at, input, request.event_id.as_deref())
+            .await?;
     let transfer_to = state.telephony.transfer_number.clone();
     let end = |turn: u64| Position { turn, ask: 0, doubt: None };
     let response = match step {

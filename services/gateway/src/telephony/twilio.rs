@@ -139,8 +139,7 @@ pub async fn gather(
 }
 
 async fn answer_gather(state: &AppState, call_sid: &str, at: &Position, input: Input) -> Result<String, ApiError> {
-    let id = call::session(state, "twilio", call_sid, None).await?;
-    let step = call::step(state, &id, at, input, None).await?;
+    let (_, step) = call::step_in_call(state, "twilio", call_sid, None, at, input, None).await?;
     let document = match step {
         Step::Reply(turn) => {
             let say = call::spoken_reply(&turn);
