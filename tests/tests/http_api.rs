@@ -219,6 +219,27 @@ async fn empty_and_whitespace_turns_are_rejected_without_counting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_turn_with_an_idempotency_key_runs_once() {
+    let gw = gateway().await;
+    let session = gw.session(NOW).await.expect("session");
+    let url = gw.url(&format!("/v1/sessions/{session}/turns"));
+    let post = |key: &str, text: &str| {
+        gw.client.post(&url).header("Idempotency-Key", key).json(&json!({ "text": text })).send()
+    };
+    let first: Value = post("k-1", "i need a hotel in rome").await.unwrap().json().await.unwrap();
+    assert_eq!(first["turn"], 1, "{first}");
+    // The client lost the answer and retries: same answer, no second turn.
+    let again: Value = post("k-1", "i need a hotel in rome").await.unwrap().json().await.unwrap();
+    assert_eq!(again, first);
+    let next: Value = post("k-2", "from the eighth of june").await.unwrap().json().await.unwrap();
+    assert_eq!(next["turn"], 2, "{next}");
+    assert_eq!(view(&gw, &session).await["turns"], 2);
+    let bad = post(&"x".repeat(200), "help").await.unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    gw.stop().await.expect("gateway stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_text_is_limited_to_2000_characters() {
     let gw = gateway().await;
     let session = gw.session(NOW).await.expect("session");

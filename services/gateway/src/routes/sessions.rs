@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use voxbook_proto::api::{CreateSession, SessionView, TurnRequest, TurnResponse};
 
@@ -32,13 +32,30 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// `POST /v1/sessions/{id}/turns`. With an `Idempotency-Key` header, a
+/// retry of the same turn (a client that lost the answer to a timeout)
+/// gets the first answer and runs nothing twice.
 pub async fn turn(
     State(state): State<AppState>,
     SessionId(id): SessionId,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<TurnRequest>,
 ) -> Result<Json<TurnResponse>, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str().map(str::trim) {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Some(format!("http:{k}")),
+            _ => {
+                let message = "Idempotency-Key must be 1 to 128 visible ASCII characters";
+                return Err(ApiError::bad_request("invalid_idempotency_key", message));
+            }
+        },
+    };
     let started = Instant::now();
-    let response = state.conversations.turn(&id, &request.text).await?;
+    let response = state.conversations.deliver(&id, &request.text, key.as_deref()).await?;
     state.metrics.observe_turn("http", started.elapsed(), &response);
     Ok(Json(response))
 }
