@@ -93,11 +93,12 @@ pub async fn voice(
 ) -> Result<Response, ApiError> {
     let form = Form::read(&state, &headers, &uri, &body)?;
     let call_sid = form.call_sid()?;
-    let document = match answer_call(&state, &headers, call_sid).await {
-        Ok(document) => document,
-        Err(e) => apology(&state, e),
-    };
-    Ok(TwimlResponse(document).into_response())
+    Ok(respond(&state, answer_call(&state, &headers, call_sid).await))
+}
+
+/// The TwiML answer, or the apology when this side failed.
+fn respond(state: &AppState, answer: Result<String, ApiError>) -> Response {
+    TwimlResponse(answer.unwrap_or_else(|e| apology(state, e))).into_response()
 }
 
 async fn answer_call(state: &AppState, headers: &HeaderMap, call_sid: &str) -> Result<String, ApiError> {
@@ -131,11 +132,7 @@ pub async fn gather(
         confidence: form.get("Confidence").and_then(|c| c.parse::<f32>().ok()),
         digits: form.get("Digits").map(str::to_string),
     };
-    let document = match answer_gather(&state, call_sid, &at, input).await {
-        Ok(document) => document,
-        Err(e) => apology(&state, e),
-    };
-    Ok(TwimlResponse(document).into_response())
+    Ok(respond(&state, answer_gather(&state, call_sid, &at, input).await))
 }
 
 async fn answer_gather(state: &AppState, call_sid: &str, at: &Position, input: Input) -> Result<String, ApiError> {
