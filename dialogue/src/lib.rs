@@ -9,6 +9,7 @@ pub mod assistant;
 pub mod config;
 pub mod conversation;
 pub mod engine;
+pub mod eval;
 pub mod extract;
 pub mod nlu;
 pub mod state;

@@ -96,3 +96,27 @@ fn all_problems_are_reported_at_once() {
     let err = load_str(&source, "travel.yaml").unwrap_err();
     assert!(err.problems().len() >= 2, "{err}");
 }
+
+#[test]
+fn duplicate_example_within_an_intent() {
+    // Case and punctuation do not make an example new.
+    let err = broken("      - check my reservation\n", "      - check my reservation\n      - Check my reservation!\n");
+    assert_problem(&err, line_of("      - check my reservation") + 1, "duplicate example 'Check my reservation!'");
+}
+
+#[test]
+fn intent_no_flow_starts_is_reported() {
+    let err = broken("  booking_status:\n    intent: booking_status", "  booking_status:\n    intent: help");
+    assert_problem(&err, line_of("  booking_status:"), "no flow starts on this intent");
+    assert!(err.to_string().contains("'help' is a system intent and cannot start a flow"), "{err}");
+}
+
+#[test]
+fn second_flow_on_one_intent_is_unreachable() {
+    let err = broken("    intent: booking_status", "    intent: cancel_booking");
+    assert_problem(
+        &err,
+        line_of("    intent: booking_status"),
+        "intent 'cancel_booking' also starts flow 'cancel_booking'",
+    );
+}

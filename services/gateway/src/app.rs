@@ -36,6 +36,8 @@ pub struct AppState {
     pub tts: Option<Arc<dyn voxbook_audio::tts::TtsEngine>>,
     /// Provider secrets and call handling for the telephony routes.
     pub telephony: Arc<crate::config::TelephonyConfig>,
+    /// Assistant config versions (admin routes, behind admin tokens).
+    pub admin: crate::admin::Admin,
 }
 
 /// The shared recogniser and the per-stream settings.
@@ -68,6 +70,7 @@ pub fn app(state: AppState) -> Router {
     client
         .merge(telephony)
         .merge(open)
+        .merge(crate::admin::router(&state.admin))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

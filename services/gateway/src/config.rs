@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// API keys accepted on client routes, comma-separated.
     #[arg(long, env = "VOXBOOK_API_KEYS", value_delimiter = ',')]
     pub api_keys: Option<Vec<String>>,
+    /// Tokens of the admin API (assistant config uploads), comma-separated;
+    /// none turns the admin API off.
+    #[arg(long, env = "VOXBOOK_ADMIN_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub admin_tokens: Option<Vec<String>>,
     /// Session time-to-live in seconds.
     #[arg(long, env = "VOXBOOK_SESSION_TTL_SECS")]
     pub session_ttl_secs: Option<u64>,
@@ -77,6 +81,7 @@ pub struct FileConfig {
     pub booking_url: Option<String>,
     pub assistant: Option<PathBuf>,
     pub api_keys: Option<Vec<String>>,
+    pub admin_tokens: Option<Vec<String>>,
     pub session_ttl_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub tool_attempt_timeout_ms: Option<u64>,
@@ -194,6 +199,8 @@ pub struct Config {
     pub assistant: Option<PathBuf>,
     /// Empty means authentication is off (loopback only).
     pub api_keys: Vec<String>,
+    /// Tokens of the admin API; empty turns it off (its routes answer 404).
+    pub admin_tokens: Vec<String>,
     pub session_ttl: Duration,
     pub max_body_bytes: usize,
     pub retry: RetryPolicy,
@@ -292,6 +299,7 @@ impl Default for Config {
             booking_url: None,
             assistant: None,
             api_keys: Vec::new(),
+            admin_tokens: Vec::new(),
             session_ttl: Duration::from_secs(30 * 60),
             max_body_bytes: 64 * 1024,
             retry: RetryPolicy::default(),
@@ -328,6 +336,15 @@ impl Config {
             .api_keys
             .clone()
             .or(file.api_keys)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        c.admin_tokens = args
+            .admin_tokens
+            .clone()
+            .or(file.admin_tokens)
             .unwrap_or_default()
             .into_iter()
             .map(|k| k.trim().to_string())
@@ -456,6 +473,9 @@ impl Config {
                 self.listen
             );
         }
+        if self.admin_tokens.iter().any(|t| self.api_keys.contains(t)) {
+            bail!("an admin token must not also be an API key");
+        }
         if self.session_ttl < Duration::from_secs(10) {
             bail!("session TTL must be at least 10 seconds");
         }
@@ -559,6 +579,14 @@ mod tests {
         assert!(err.to_string().contains("min_confidence"), "{err}");
         std::fs::write(&path, "[telephony]\npublic_url = \"voice.example.com\"\n").unwrap();
         assert!(Config::load(&ServeArgs { config: Some(path), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn admin_tokens_are_trimmed_and_never_api_keys() {
+        let args = ServeArgs { admin_tokens: Some(vec![" a1 ".into(), "".into()]), ..Default::default() };
+        assert_eq!(Config::load(&args).unwrap().admin_tokens, ["a1"]);
+        let args = ServeArgs { api_keys: Some(vec!["a1".into()]), ..args };
+        assert!(Config::load(&args).unwrap_err().to_string().contains("admin token"));
     }
 
     #[test]

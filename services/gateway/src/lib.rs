@@ -5,11 +5,13 @@
 //! is the router, testable without a socket. The `voxbook` binary is a
 //! thin CLI over this library.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod intents_cli;
 pub mod metrics;
 pub mod reload;
 pub mod routes;
@@ -55,6 +57,8 @@ pub struct Gateway {
     /// The in-process booking service, when no remote one is configured.
     pub booking: Option<Arc<BookingService>>,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Follows the active assistant config version in Redis.
+    config_follower: Option<tokio::task::JoinHandle<()>>,
     /// Releases lapsed holds of the in-process booking service.
     sweeper: Option<tokio::task::JoinHandle<()>>,
 }
@@ -99,14 +103,24 @@ impl Gateway {
                 (Arc::new(tools_local::LocalTools::new(service.clone())), Some(service))
             }
         };
+        // A stored active config version wins over the file (see admin/).
+        let admin = admin::Admin::open(config, handle.clone(), gazetteer.clone(), metrics.clone())
+            .await
+            .context("cannot open the assistant config versions")?;
+        let config_follower = admin.spawn_follower(config.config_poll.unwrap_or(admin::FALLBACK_POLL));
         let runner = ToolRunner::new(tools, config.retry.clone());
         let conversations =
             Arc::new(Conversations::new(handle.clone(), Engine::new(runner.clone()), store, config.session_ttl));
 
         let watcher = match (&config.assistant, config.config_poll) {
-            (Some(path), Some(every)) => {
-                Some(reload::spawn_watcher(path.clone(), every, handle, gazetteer, metrics.clone()))
-            }
+            (Some(path), Some(every)) => Some(reload::spawn_watcher(
+                path.clone(),
+                every,
+                handle,
+                gazetteer,
+                metrics.clone(),
+                admin.store_managed(),
+            )),
             _ => None,
         };
         if config.api_keys.is_empty() {
@@ -122,6 +136,7 @@ impl Gateway {
             speech: load_speech(&config.asr)?,
             tts: config.tts.engine(),
             telephony: Arc::new(config.telephony.clone()),
+            admin,
         };
         let sweeper = booking.clone().map(|service| {
             tokio::spawn(async move {
@@ -136,7 +151,7 @@ impl Gateway {
                 }
             })
         });
-        Ok(Gateway { state, booking, watcher, sweeper })
+        Ok(Gateway { state, booking, watcher, config_follower, sweeper })
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains.
@@ -147,7 +162,7 @@ impl Gateway {
     ) -> anyhow::Result<()> {
         let router = app(self.state.clone());
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
-        for task in [&self.watcher, &self.sweeper].into_iter().flatten() {
+        for task in [&self.watcher, &self.config_follower, &self.sweeper].into_iter().flatten() {
             task.abort();
         }
         if let Some(b) = &self.booking {
@@ -159,7 +174,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        for task in [&self.watcher, &self.sweeper].into_iter().flatten() {
+        for task in [&self.watcher, &self.config_follower, &self.sweeper].into_iter().flatten() {
             task.abort();
         }
     }

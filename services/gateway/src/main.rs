@@ -22,8 +22,12 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve(Box<ServeArgs>),
-    /// Check an assistant config and report every problem with file:line.
+    /// Check an assistant config and report every problem with file:line
+    /// (the same as `intents check`).
     CheckConfig { path: std::path::PathBuf },
+    /// Conversation designers' tools: check a config, score the parser.
+    #[command(subcommand)]
+    Intents(voxbook_gateway::intents_cli::IntentsCommand),
     /// Speech models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -105,15 +109,8 @@ async fn main() -> anyhow::Result<()> {
             cli::transcribe(&file, &model, full_window, audio_ctx)
         }
         Command::CheckConfig { path } => {
-            let spec = voxbook_dialogue::config::load_file(&path)?;
-            println!(
-                "{}: ok ({} intents, {} flows, {} slots)",
-                path.display(),
-                spec.intents.len(),
-                spec.flows.len(),
-                spec.slots.len()
-            );
-            Ok(())
+            voxbook_gateway::intents_cli::run(voxbook_gateway::intents_cli::IntentsCommand::Check { path })
         }
+        Command::Intents(command) => voxbook_gateway::intents_cli::run(command),
     }
 }

@@ -5,10 +5,13 @@
 //! finish on the config they started with). The file is polled rather than
 //! watched with inotify: polling works the same on every filesystem,
 //! including bind mounts and network volumes, and a check every couple of
-//! seconds costs nothing.
+//! seconds costs nothing. Once a config version has been uploaded through
+//! the admin API ([`crate::admin`]), that version is in charge and the file
+//! is no longer followed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -34,13 +37,16 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Polls `path` every `every` and swaps in each new good version.
+/// Polls `path` every `every` and swaps in each new good version, until
+/// `store_managed` is set: from then on a version uploaded through the
+/// admin API is in charge and the file is no longer followed.
 pub fn spawn_watcher(
     path: PathBuf,
     every: Duration,
     handle: AssistantHandle,
     gazetteer: Arc<Gazetteer>,
     metrics: Arc<Metrics>,
+    store_managed: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = modified(&path);
@@ -53,6 +59,10 @@ pub fn spawn_watcher(
                 continue;
             }
             seen = now;
+            if store_managed.load(Ordering::Relaxed) {
+                tracing::warn!(path = %path.display(), "assistant file changed but not loaded: an uploaded config version is active (see the admin API)");
+                continue;
+            }
             let (path2, gazetteer2) = (path.clone(), gazetteer.clone());
             let loaded = tokio::task::spawn_blocking(move || load_assistant(Some(&path2), gazetteer2)).await;
             match loaded {
