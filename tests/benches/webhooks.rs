@@ -40,8 +40,8 @@ struct Outcome {
     errors: u64,
 }
 
-/// One call: opens with the voice webhook, then answers every `every`
-/// until `until`.
+/// One call: opens with the incoming-call webhook, then answers every
+/// `every` until `until`; every webhook's latency is recorded.
 async fn call(
     base: String,
     client: reqwest::Client,
@@ -53,9 +53,16 @@ async fn call(
     let mut outcome = Outcome { latencies: Vec::new(), errors: 0 };
     tokio::time::sleep_until(first.into()).await;
     let params = [("CallSid", id.as_str())];
+    let sent = Instant::now();
     let mut action = match post_twilio(&client, &base, "/v1/telephony/twilio/voice", &params, None).await {
-        Ok((200, body)) => TwimlAnswer::parse(&body).ok().and_then(|a| a.gather_action),
-        _ => None,
+        Ok((200, body)) => {
+            outcome.latencies.push(Instant::now().saturating_duration_since(first.min(sent)).as_secs_f64() * 1000.0);
+            TwimlAnswer::parse(&body).ok().and_then(|a| a.gather_action)
+        }
+        _ => {
+            outcome.errors += 1;
+            None
+        }
     };
     let mut next = first + every;
     let mut line = 0;

@@ -383,5 +383,9 @@ async fn the_user_can_interrupt_a_spoken_reply() {
     let (_, view) = gateway.get_json(&format!("/v1/sessions/{session}")).await.unwrap();
     let entry = view["history"].as_array().unwrap().iter().find(|h| h["turn"].as_u64() == Some(help_turn)).cloned();
     assert_eq!(entry.unwrap()["heard"].as_str(), Some(heard.as_str()), "{view}");
+    let metrics = gateway.client.get(gateway.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for series in ["voxbook_barge_in_detection_seconds_count 1", "voxbook_vad_endpoint_seconds_count 1"] {
+        assert!(metrics.lines().any(|l| l == series), "{series} missing from\n{metrics}");
+    }
     gateway.stop().await.unwrap();
 }

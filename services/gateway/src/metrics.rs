@@ -69,6 +69,11 @@ pub struct Metrics {
     pub tts_first_audio: Histogram,
     /// From the end of the user's speech to the reply's first audio byte.
     pub voice_to_voice: Histogram,
+    /// From the start of speech to the confirmed endpoint (the utterance
+    /// plus the end-of-speech silence).
+    pub vad_endpoint: Histogram,
+    /// From a barge-in voice's onset to its detection, in audio time.
+    pub barge_in_detection: Histogram,
 }
 
 impl Metrics {
@@ -89,6 +94,8 @@ impl Metrics {
             asr_decode: latency_histogram(),
             tts_first_audio: latency_histogram(),
             voice_to_voice: latency_histogram(),
+            vad_endpoint: latency_histogram(),
+            barge_in_detection: latency_histogram(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route, method and status", m.http_requests.clone());
@@ -124,6 +131,16 @@ impl Metrics {
             "voice_to_voice_seconds",
             "End of the user's speech to the reply's first audio byte",
             m.voice_to_voice.clone(),
+        );
+        registry.register(
+            "vad_endpoint_seconds",
+            "From the start of speech to the confirmed endpoint",
+            m.vad_endpoint.clone(),
+        );
+        registry.register(
+            "barge_in_detection_seconds",
+            "From a barge-in voice's onset to its detection (audio time)",
+            m.barge_in_detection.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

@@ -139,6 +139,8 @@ struct Loop<'a> {
     audio_clock: Option<Instant>,
     /// Spans of the utterance being heard (from speech start to its turn).
     listening: Option<TurnSpans>,
+    /// When the utterance being heard started (for the endpoint histogram).
+    speech_started: Option<Instant>,
     opening: Option<String>,
 }
 
@@ -165,6 +167,7 @@ impl<'a> Loop<'a> {
             pending_metrics: None,
             audio_clock: None,
             listening: None,
+            speech_started: None,
             opening: voice.opening,
         }
     }
@@ -238,6 +241,8 @@ impl<'a> Loop<'a> {
     async fn barge_in<T: Transport>(&mut self, transport: &mut T, onset_ms: u64, detected_ms: u64) -> Flow {
         let Some(Speaking { turn, playback, spans, .. }) = self.speaking.take() else { return Flow::Continue };
         let (heard, alive) = transport.interrupt(turn, playback).await;
+        let detection = detected_ms.saturating_sub(onset_ms) as f64 / 1000.0;
+        self.state.metrics.barge_in_detection.observe(detection);
         tracing::info!(parent: spans.turn(), heard_words = heard.split_whitespace().count(), "reply interrupted");
         drop(spans);
         self.pending_metrics = None;
@@ -272,12 +277,16 @@ impl<'a> Loop<'a> {
                 }
                 // The next turn begins with the speech that will make it.
                 self.listening = Some(TurnSpans::open(self.id, "voice").listening());
+                self.speech_started = Some(Instant::now());
                 send(transport, ServerEvent::SpeechStarted { at_ms }).await
             }
             SpeechEvent::Partial { text } => send(transport, ServerEvent::PartialTranscript { text }).await,
             SpeechEvent::SpeechStopped { at_ms } => {
                 if let Some(spans) = self.listening.as_mut() {
                     spans.endpoint();
+                }
+                if let Some(started) = self.speech_started.take() {
+                    self.state.metrics.vad_endpoint.observe(started.elapsed().as_secs_f64());
                 }
                 send(transport, ServerEvent::SpeechStopped { at_ms }).await
             }
