@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .merge(telephony)
         .merge(open)
         .merge(crate::admin::router(&state.admin))
+        .merge(crate::designer::router(&state.admin))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -45,6 +45,10 @@ enum Command {
         #[arg(long)]
         audio_ctx: Option<i32>,
     },
+    /// Play conversation scripts against a running gateway over the session
+    /// stream, check every turn, write JSON / JUnit reports; exits 1 on any
+    /// failure.
+    Replay(Box<voxbook_gateway::replay::cli::ReplayArgs>),
 }
 
 #[derive(Subcommand)]
@@ -112,5 +116,11 @@ async fn main() -> anyhow::Result<()> {
             voxbook_gateway::intents_cli::run(voxbook_gateway::intents_cli::IntentsCommand::Check { path })
         }
         Command::Intents(command) => voxbook_gateway::intents_cli::run(command),
+        Command::Replay(args) => {
+            if !voxbook_gateway::replay::cli::run(*args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

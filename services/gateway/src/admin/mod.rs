@@ -21,6 +21,7 @@
 //! version is stored, and the first upload records it as version 1 so it
 //! can be rolled back to.
 
+pub mod draft;
 pub mod store;
 
 use std::path::PathBuf;
@@ -294,6 +295,12 @@ impl Admin {
         Ok(admin)
     }
 
+    /// True when admin tokens are configured, so the admin routes (and
+    /// the designer page that needs them) exist.
+    pub fn enabled(&self) -> bool {
+        !self.0.tokens.is_empty()
+    }
+
     /// True once a stored version is in charge (the file watcher's cue to
     /// stand aside).
     pub fn store_managed(&self) -> Arc<AtomicBool> {
@@ -545,6 +552,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(admin: &Admin) -> Router<S> {
         .route("/v1/admin/assistant/versions", get(list))
         .route("/v1/admin/assistant/versions/{version}", get(version_yaml))
         .route("/v1/admin/assistant/rollback", post(rollback))
+        .route("/v1/admin/assistant/parse", post(draft::parse))
+        .route("/v1/admin/assistant/running", get(draft::running))
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_admin))
         // Configs are bigger than client requests; this inner limit wins
         // over the app-wide one for these routes only.

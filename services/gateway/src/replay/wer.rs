@@ -2,6 +2,9 @@
 //! lowercase, punctuation dropped, digits spelled out, a few spelling
 //! variants unified, so "Mr. Dashwood, 10 of clubs" scores against "mister
 //! dashwood ten of clubs" on the words, not the typography.
+//!
+//! Shared by `voxbook replay` (per-turn transcript checks) and the ASR
+//! tests and benchmarks, so a WER means the same everywhere.
 
 const ONES: [&str; 20] = [
     "zero",
@@ -43,6 +46,30 @@ fn number_words(n: u64) -> String {
     }
 }
 
+/// "twelfth" for 12, up to 99: Whisper writes spoken ordinals as "12th".
+fn ordinal_words(n: u64) -> Option<String> {
+    const IRREGULAR: [(&str, &str); 8] = [
+        ("one", "first"),
+        ("two", "second"),
+        ("three", "third"),
+        ("five", "fifth"),
+        ("eight", "eighth"),
+        ("nine", "ninth"),
+        ("twelve", "twelfth"),
+        ("ty", "tieth"),
+    ];
+    if n == 0 || n > 99 {
+        return None;
+    }
+    let cardinal = number_words(n);
+    let (head, last) = cardinal.rsplit_once(' ').map_or(("", cardinal.as_str()), |(h, l)| (h, l));
+    let ordinal = IRREGULAR
+        .iter()
+        .find_map(|(from, to)| last.strip_suffix(from).map(|stem| format!("{stem}{to}")))
+        .unwrap_or_else(|| format!("{last}th"));
+    Some(if head.is_empty() { ordinal } else { format!("{head} {ordinal}") })
+}
+
 /// Normalised words of `text`.
 pub fn normalise(text: &str) -> Vec<String> {
     let mut cleaned = String::with_capacity(text.len());
@@ -61,6 +88,15 @@ pub fn normalise(text: &str) -> Vec<String> {
             "mr" => words.push("mister".to_string()),
             "mrs" => words.push("missus".to_string()),
             "ok" => words.push("okay".to_string()),
+            w if w.len() > 2
+                && ["st", "nd", "rd", "th"].iter().any(|s| w.ends_with(s))
+                && w[..w.len() - 2].chars().all(|c| c.is_ascii_digit()) =>
+            {
+                match w[..w.len() - 2].parse::<u64>().ok().and_then(ordinal_words) {
+                    Some(ordinal) => words.extend(ordinal.split(' ').map(str::to_string)),
+                    None => words.push(w.to_string()),
+                }
+            }
             w if w.chars().all(|c| c.is_ascii_digit()) => match w.parse::<u64>() {
                 Ok(n) => words.extend(number_words(n).split(' ').map(str::to_string)),
                 Err(_) => words.push(w.to_string()),
@@ -85,6 +121,17 @@ pub fn errors(reference: &[String], hypothesis: &[String]) -> usize {
     previous[hypothesis.len()]
 }
 
+/// WER of one utterance in percent (0 when the reference has no words and
+/// neither has the hypothesis; 100 per inserted word otherwise).
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let r = normalise(reference);
+    let h = normalise(hypothesis);
+    if r.is_empty() {
+        return if h.is_empty() { 0.0 } else { 100.0 * h.len() as f64 };
+    }
+    100.0 * errors(&r, &h) as f64 / r.len() as f64
+}
+
 /// Corpus WER in percent over (reference, hypothesis) pairs.
 pub fn corpus_wer<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> f64 {
     let (mut errs, mut words) = (0usize, 0usize);
@@ -106,6 +153,11 @@ mod tests {
         assert_eq!(normalise("twenty-one"), ["twenty", "one"]);
         assert_eq!(normalise("21"), ["twenty", "one"]);
         assert_eq!(normalise("It's"), ["it's"]);
+        assert_eq!(normalise("The 12th of June"), ["the", "twelfth", "of", "june"]);
+        assert_eq!(
+            normalise("1st 3rd 20th 21st 15th"),
+            ["first", "third", "twentieth", "twenty", "first", "fifteenth"]
+        );
     }
 
     #[test]
