@@ -103,6 +103,9 @@ pub enum SpeechEvent {
         speech_end_ms: u64,
         latency: Duration,
         decode: Duration,
+        /// The utterance as decoded (16 kHz), for callers that keep a
+        /// recording of what was said.
+        audio: Arc<[f32]>,
     },
     Error {
         code: &'static str,
@@ -159,6 +162,7 @@ struct PendingFinal {
     decode: Decode,
     speech_end_ms: u64,
     endpoint_at: Instant,
+    audio: Arc<[f32]>,
 }
 
 struct StreamTask {
@@ -189,12 +193,16 @@ async fn join(decode: &mut Option<Decode>) -> Result<Recognized, RecognizeError>
     out
 }
 
-async fn join_final(slot: &mut Option<PendingFinal>) -> (Result<Recognized, RecognizeError>, u64, Instant) {
+/// A finished final decode, with its utterance's end, endpoint time and
+/// audio.
+type FinalDone = (Result<Recognized, RecognizeError>, u64, Instant, Arc<[f32]>);
+
+async fn join_final(slot: &mut Option<PendingFinal>) -> FinalDone {
     let Some(pending) = slot.as_mut() else { return std::future::pending().await };
     let out = (&mut pending.decode).await.unwrap_or_else(|e| Err(RecognizeError(format!("decoder task failed: {e}"))));
-    let meta = (pending.speech_end_ms, pending.endpoint_at);
+    let meta = (pending.speech_end_ms, pending.endpoint_at, pending.audio.clone());
     *slot = None;
-    (out, meta.0, meta.1)
+    (out, meta.0, meta.1, meta.2)
 }
 
 impl StreamTask {
@@ -219,8 +227,8 @@ impl StreamTask {
                         break;
                     }
                 },
-                (result, speech_end_ms, endpoint_at) = join_final(&mut self.pending_final) => {
-                    if !self.deliver(result, speech_end_ms, endpoint_at).await {
+                (result, speech_end_ms, endpoint_at, audio) = join_final(&mut self.pending_final) => {
+                    if !self.deliver(result, speech_end_ms, endpoint_at, audio).await {
                         break;
                     }
                 }
@@ -245,6 +253,7 @@ impl StreamTask {
         result: Result<Recognized, RecognizeError>,
         speech_end_ms: u64,
         endpoint_at: Instant,
+        audio: Arc<[f32]>,
     ) -> bool {
         match result {
             Ok(r) => {
@@ -253,6 +262,7 @@ impl StreamTask {
                     speech_end_ms,
                     latency: endpoint_at.elapsed(),
                     decode: r.decode,
+                    audio,
                 })
                 .await
             }
@@ -265,7 +275,7 @@ impl StreamTask {
         match self.pending_final.take() {
             Some(mut pending) => {
                 let result = (&mut pending.decode).await.unwrap_or_else(|e| Err(RecognizeError(e.to_string())));
-                self.deliver(result, pending.speech_end_ms, pending.endpoint_at).await
+                self.deliver(result, pending.speech_end_ms, pending.endpoint_at, pending.audio).await
             }
             None => true,
         }
@@ -369,6 +379,7 @@ impl StreamTask {
                 true
             }
             EndpointEvent::Endpoint { audio, speech_end_ms, at_ms, generation, .. } => {
+                let kept: Arc<[f32]> = Arc::from(audio.as_slice());
                 if !self.emit(SpeechEvent::SpeechStopped { at_ms }).await {
                     return false;
                 }
@@ -388,7 +399,8 @@ impl StreamTask {
                 if !self.flush_final().await {
                     return false;
                 }
-                self.pending_final = Some(PendingFinal { decode, speech_end_ms, endpoint_at: Instant::now() });
+                self.pending_final =
+                    Some(PendingFinal { decode, speech_end_ms, endpoint_at: Instant::now(), audio: kept });
                 true
             }
         }

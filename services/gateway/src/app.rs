@@ -34,6 +34,8 @@ pub struct AppState {
     pub speech: Option<SpeechEngine>,
     /// Speech synthesis for spoken replies; None when turned off.
     pub tts: Option<Arc<dyn voxbook_audio::tts::TtsEngine>>,
+    /// Where spoken turns are recorded, when they are (QA).
+    pub recordings: Option<crate::recordings::Recordings>,
     /// Provider secrets and call handling for the telephony routes.
     pub telephony: Arc<crate::config::TelephonyConfig>,
     /// Assistant config versions (admin routes, behind admin tokens).
@@ -53,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(routes::sessions::view).delete(routes::sessions::delete))
         .route("/v1/sessions/{id}/turns", post(routes::sessions::turn))
         .route("/v1/sessions/{id}/stream", get(routes::stream::upgrade))
+        .route("/v1/sessions/{id}/recordings/{turn}", get(crate::recordings::get))
         .route("/v1/nlu/parse", post(routes::nlu::parse))
         .route("/v1/bookings/{booking_ref}", get(routes::bookings::get))
         .route_layer(middleware::from_fn_with_state(state.keys.clone(), require_key));

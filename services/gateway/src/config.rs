@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// (the current one first; two while rotating).
     #[arg(long, env = "VOXBOOK_TWILIO_AUTH_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub twilio_auth_tokens: Option<Vec<String>>,
+    /// Keep every spoken turn's audio here for QA (`voxbook replay --record`).
+    #[arg(long, env = "VOXBOOK_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
     /// The public base URL telephony providers call (https://voice.example.com),
     /// when a proxy in front changes the URL this server sees.
     #[arg(long, env = "VOXBOOK_PUBLIC_URL")]
@@ -107,6 +110,7 @@ pub struct FileConfig {
     pub tts_model: Option<String>,
     pub tts_api_key: Option<String>,
     pub telephony: Option<TelephonyFile>,
+    pub recordings_dir: Option<PathBuf>,
 }
 
 /// The `[telephony]` table of the TOML file.
@@ -210,6 +214,9 @@ pub struct Config {
     pub asr: AsrConfig,
     pub tts: TtsConfig,
     pub telephony: TelephonyConfig,
+    /// Where spoken turns are recorded (QA and staging only); None keeps
+    /// no audio.
+    pub recordings_dir: Option<PathBuf>,
 }
 
 /// Speech synthesis for spoken replies.
@@ -307,6 +314,7 @@ impl Default for Config {
             asr: AsrConfig::default(),
             tts: TtsConfig::default(),
             telephony: TelephonyConfig::default(),
+            recordings_dir: None,
         }
     }
 }
@@ -425,6 +433,7 @@ impl Config {
         if let Some(ms) = file.partial_interval_ms {
             c.asr.stream.partial_interval = Duration::from_millis(ms);
         }
+        c.recordings_dir = args.recordings_dir.clone().or(file.recordings_dir).filter(|p| !p.as_os_str().is_empty());
         let phone = file.telephony.unwrap_or_default();
         let t = &mut c.telephony;
         t.twilio_auth_tokens = args

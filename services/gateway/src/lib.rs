@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod intents_cli;
 pub mod metrics;
+pub mod recordings;
 pub mod reload;
 pub mod replay;
 pub mod routes;
@@ -138,6 +139,7 @@ impl Gateway {
             speech: load_speech(&config.asr)?,
             tts: config.tts.engine(),
             telephony: Arc::new(config.telephony.clone()),
+            recordings: config.recordings_dir.clone().map(recordings::Recordings::new),
             admin,
         };
         let sweeper = booking.clone().map(|service| {

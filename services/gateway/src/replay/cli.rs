@@ -14,8 +14,15 @@ use super::{ReplayOptions, replay};
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// Script files, or directories of `*.yaml` scripts (e.g. samples/replay).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "record")]
     pub paths: Vec<PathBuf>,
+    /// Instead of replaying: turn session SESSION (tried by hand on a
+    /// gateway that keeps recordings) into a script with its audio.
+    #[arg(long, value_name = "SESSION", conflicts_with_all = ["json", "junit"])]
+    pub record: Option<String>,
+    /// Where `--record` writes the script and its audio.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
     /// The running gateway.
     #[arg(long, env = "VOXBOOK_REPLAY_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -42,6 +49,13 @@ pub struct ReplayArgs {
 
 /// Runs the replay; `Ok(true)` when every script passed.
 pub async fn run(args: ReplayArgs) -> anyhow::Result<bool> {
+    if let Some(session) = &args.record {
+        let script = super::record::record(&args.url, args.api_key.as_deref(), session, &args.out)
+            .await
+            .with_context(|| format!("recording session {session}"))?;
+        println!("wrote {}", script.display());
+        return Ok(true);
+    }
     let mut options = ReplayOptions::new(args.url.clone());
     options.api_key = args.api_key.clone();
     options.speed = args.speed;

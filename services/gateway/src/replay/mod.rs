@@ -17,6 +17,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod record;
 pub mod report;
 pub mod script;
 pub mod wer;

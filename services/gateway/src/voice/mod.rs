@@ -141,6 +141,9 @@ struct Loop<'a> {
     listening: Option<TurnSpans>,
     /// When the utterance being heard started (for the endpoint histogram).
     speech_started: Option<Instant>,
+    /// The audio of the utterance whose turn is running, kept when
+    /// recordings are on.
+    utterance: Option<std::sync::Arc<[f32]>>,
     opening: Option<String>,
 }
 
@@ -168,6 +171,7 @@ impl<'a> Loop<'a> {
             audio_clock: None,
             listening: None,
             speech_started: None,
+            utterance: None,
             opening: voice.opening,
         }
     }
@@ -290,7 +294,7 @@ impl<'a> Loop<'a> {
                 }
                 send(transport, ServerEvent::SpeechStopped { at_ms }).await
             }
-            SpeechEvent::Final { text, speech_end_ms, latency, decode } => {
+            SpeechEvent::Final { text, speech_end_ms, latency, decode, audio } => {
                 self.state.metrics.observe_asr(latency, decode);
                 let spans = self.listening.take().unwrap_or_else(|| TurnSpans::open(self.id, "voice"));
                 let transcript = ServerEvent::Transcript {
@@ -314,6 +318,7 @@ impl<'a> Loop<'a> {
                     speech_end,
                     ..Timing::default()
                 };
+                self.utterance = Some(audio);
                 self.turn(transport, &text, None, spans.transcribed(), extra).await
             }
             SpeechEvent::Error { code, message, fatal } => {
@@ -394,6 +399,8 @@ impl<'a> Loop<'a> {
         spans: TurnSpans,
         extra: Timing,
     ) -> Flow {
+        // Only the turn it was heard for may take the utterance's audio.
+        let utterance = self.utterance.take();
         let started = Instant::now();
         let result = self.state.conversations.turn(self.id, text).instrument(spans.dialogue()).await;
         let elapsed = started.elapsed();
@@ -409,6 +416,15 @@ impl<'a> Loop<'a> {
             }
         };
         self.state.metrics.observe_turn(self.channel, elapsed, &response);
+        if let (Some(audio), Some(recordings)) = (utterance, self.state.recordings.clone()) {
+            let (session, turn) = (self.id.to_string(), response.turn);
+            // Off the loop: a slow disk must not delay the reply.
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = recordings.save(&session, turn, &audio) {
+                    tracing::warn!(error = %e, session_id = %session, turn, "cannot keep a recording");
+                }
+            });
+        }
         spans.record_turn(response.turn, &response.intent.name);
         let reply = (!response.reply.trim().is_empty()).then(|| (response.turn, response.reply.clone()));
         let event = ServerEvent::TurnResult { turn_id, result: response };
