@@ -13,7 +13,7 @@
 //! the session instead of running the turn and its tool calls again.
 
 use serde::{Deserialize, Serialize};
-use voxbook_proto::api::{CreateSession, ParseRequest, TurnResponse};
+use voxbook_proto::api::{CreateSession, ParseRequest, SessionCreated, TurnResponse};
 
 use super::dtmf;
 use voxbook_dialogue::conversation::keyed_session_id;
@@ -56,15 +56,23 @@ pub enum Step {
     GiveUp { say: String },
 }
 
-/// The call's session, created on its first webhook.
-pub async fn session(state: &AppState, provider: &str, call_id: &str, now: Option<String>) -> Result<String, ApiError> {
-    let mut metadata = std::collections::BTreeMap::new();
+/// The call's session, created on its first request (webhook or media
+/// stream) and found by every later one. Its metadata names the channel,
+/// provider and call, plus `extra` (a media stream's custom parameters).
+pub async fn session(
+    state: &AppState,
+    provider: &str,
+    call_id: &str,
+    now: Option<String>,
+    extra: std::collections::BTreeMap<String, String>,
+) -> Result<SessionCreated, ApiError> {
+    let mut metadata = extra;
     metadata.insert("channel".to_string(), "phone".to_string());
     metadata.insert("provider".to_string(), provider.to_string());
     metadata.insert("call_id".to_string(), call_id.to_string());
     let request = CreateSession { now, metadata };
     let (session, _) = state.conversations.open_keyed(&super::call_key(provider, call_id), &request).await?;
-    Ok(session.session_id)
+    Ok(session)
 }
 
 /// One step of the provider's call `call_id`: in its session, which is
@@ -83,7 +91,7 @@ pub async fn step_in_call(
     let id = keyed_session_id(&super::call_key(provider, call_id));
     match step(state, &id, at, input.clone(), delivery).await {
         Err(e) if e.code == "session_not_found" => {
-            let id = session(state, provider, call_id, now).await?;
+            let id = session(state, provider, call_id, now, Default::default()).await?.session_id;
             let step = step(state, &id, at, input, delivery).await?;
             Ok((id, step))
         }

@@ -30,7 +30,6 @@ use tracing::Instrument;
 use voxbook_audio::speech_stream;
 use voxbook_audio::tts::encode::OutputFormat;
 use voxbook_audio::tts::speaker::Playback;
-use voxbook_proto::api::CreateSession;
 use voxbook_proto::stream::{AudioEncoding, AudioInput, ServerEvent};
 
 use super::verify;
@@ -192,17 +191,13 @@ async fn start(state: &AppState, socket: &mut WebSocket) -> Result<Call, voice::
             tracing::error!(error = %e, "cannot start recognition for a call");
             Some((CLOSE_POLICY, "audio error"))
         })?;
-        let mut metadata = info.custom_parameters.clone();
-        metadata.insert("channel".into(), "phone".into());
-        metadata.insert("call_sid".into(), info.call_sid.clone());
-        let request = CreateSession { now: info.custom_parameters.get("now").cloned(), metadata };
-        let (session, _) =
-            state.conversations.open_keyed(&super::call_key("twilio", &info.call_sid), &request).await.map_err(
-                |e| {
-                    tracing::error!(error = %e, "cannot open the call's session");
-                    Some((CLOSE_POLICY, "session unavailable"))
-                },
-            )?;
+        let now = info.custom_parameters.get("now").cloned();
+        let session = super::call::session(state, "twilio", &info.call_sid, now, info.custom_parameters.clone())
+            .await
+            .map_err(|e| {
+                tracing::error!(code = e.code, message = %e.message, "cannot open the call's session");
+                Some((CLOSE_POLICY, "session unavailable"))
+            })?;
         return Ok(Call {
             session_id: session.session_id,
             call_sid: info.call_sid,
@@ -247,10 +242,9 @@ impl Heard {
 
     /// How much of reply `turn` the caller has heard by `now`.
     fn played(&self, turn: u64, now: Instant) -> Duration {
-        let Some((current, first_sent)) = self.current.filter(|(t, _)| *t == turn) else {
+        let Some((_, first_sent)) = self.current.filter(|(t, _)| *t == turn) else {
             return Duration::ZERO;
         };
-        debug_assert_eq!(current, turn);
         let estimate = match self.echoed {
             Some((mark, at)) => mark.end + now.saturating_duration_since(at),
             None => now.saturating_duration_since(first_sent),

@@ -102,16 +102,17 @@ fn respond(state: &AppState, answer: Result<String, ApiError>) -> Response {
 }
 
 async fn answer_call(state: &AppState, headers: &HeaderMap, call_sid: &str) -> Result<String, ApiError> {
-    let id = call::session(state, "twilio", call_sid, None).await?;
+    // The greeting, or the last prompt when the call's session exists.
+    let session = call::session(state, "twilio", call_sid, None, Default::default()).await?;
+    let id = session.session_id;
     tracing::info!(session_id = %id, call_sid, "incoming call");
     match state.telephony.answer_with {
         AnswerWith::Gather => {
-            let greeting = state.conversations.last_reply(&id).await?;
             let turns = state.conversations.view(&id).await?.turns;
-            Ok(listen(state, &greeting, &Position { turn: turns, ask: 0, doubt: None }).render())
+            Ok(listen(state, &session.greeting, &Position { turn: turns, ask: 0, doubt: None }).render())
         }
         AnswerWith::Stream => {
-            let base = verify::provider_url(&state.telephony, headers, &"/".parse().unwrap_or_default());
+            let base = verify::provider_url(&state.telephony, headers, &Uri::from_static("/"));
             let ws_base = base.trim_end_matches('/').replacen("http", "ws", 1);
             Ok(Twiml::new().connect_stream(&format!("{ws_base}{MEDIA_PATH}"), &[]).render())
         }

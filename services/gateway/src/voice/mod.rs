@@ -311,7 +311,7 @@ impl<'a> Loop<'a> {
                     return Flow::Continue;
                 }
                 let speech_end = self.audio_clock.map(|t| t + Duration::from_millis(speech_end_ms));
-                let extra = Timing {
+                let speech = Timing {
                     endpoint_to_transcript: Some(latency),
                     asr_decode: Some(decode),
                     speech_end_ms: Some(speech_end_ms),
@@ -319,7 +319,7 @@ impl<'a> Loop<'a> {
                     ..Timing::default()
                 };
                 self.utterance = Some(audio);
-                self.turn(transport, &text, None, spans.transcribed(), extra).await
+                self.turn(transport, &text, None, spans.transcribed(), speech).await
             }
             SpeechEvent::Error { code, message, fatal } => {
                 let event = error(code, message, !fatal);
@@ -397,7 +397,7 @@ impl<'a> Loop<'a> {
         text: &str,
         turn_id: Option<String>,
         spans: TurnSpans,
-        extra: Timing,
+        speech: Timing,
     ) -> Flow {
         // Only the turn it was heard for may take the utterance's audio.
         let utterance = self.utterance.take();
@@ -427,12 +427,8 @@ impl<'a> Loop<'a> {
         }
         spans.record_turn(response.turn, &response.intent.name);
         let reply = (!response.reply.trim().is_empty()).then(|| (response.turn, response.reply.clone()));
+        let mut timing = Timing::of_turn(&response, elapsed, speech);
         let event = ServerEvent::TurnResult { turn_id, result: response };
-        let mut timing = Timing::for_result(&event, elapsed).unwrap_or_default();
-        timing.endpoint_to_transcript = extra.endpoint_to_transcript;
-        timing.asr_decode = extra.asr_decode;
-        timing.speech_end_ms = extra.speech_end_ms;
-        timing.speech_end = extra.speech_end;
         if !transport.event(&event).await {
             return Flow::End(None);
         }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use voxbook_proto::api::TurnResponse;
 use voxbook_proto::stream::ServerEvent;
 
 use crate::metrics::Metrics;
@@ -24,16 +25,15 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The timing of a turn result; None for any other event.
-    pub fn for_result(event: &ServerEvent, dialogue: Duration) -> Option<Timing> {
-        match event {
-            ServerEvent::TurnResult { result, .. } => Some(Timing {
-                turn: result.turn,
-                dialogue,
-                tools_ms: result.tool_calls.iter().map(|c| c.elapsed_ms).sum(),
-                ..Timing::default()
-            }),
-            _ => None,
+    /// The timing of a dialogue turn that took `dialogue`, completing
+    /// `speech` (what recognition measured before it; default for a typed
+    /// turn).
+    pub fn of_turn(response: &TurnResponse, dialogue: Duration, speech: Timing) -> Timing {
+        Timing {
+            turn: response.turn,
+            dialogue,
+            tools_ms: response.tool_calls.iter().map(|c| c.elapsed_ms).sum(),
+            ..speech
         }
     }
 
