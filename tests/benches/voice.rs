@@ -20,6 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use voxbook_tests::bench::{arg, percentile};
+use voxbook_tests::gateway::spoken_start;
 use voxbook_tests::{Backend, TestGateway, speech};
 
 const TURNS: [&str; 8] = [
@@ -42,12 +43,7 @@ struct Sample {
 
 async fn one_turn(gateway: &TestGateway, audio: &[f32], end_silence_ms: u64) -> anyhow::Result<Sample> {
     let session = gateway.session("2030-06-03T09:00:00Z").await?;
-    let (ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await?;
-    let (mut sink, mut source) = ws.split();
-    let start = json!({"type": "start", "protocol_version": 2,
-        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
-        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
-    sink.send(Message::Text(start.to_string().into())).await?;
+    let (mut sink, mut source) = gateway.open_stream(&session, &spoken_start()).await?.split();
     source.next().await; // ready
     let mut samples = audio.to_vec();
     samples.extend(std::iter::repeat_n(0.0, 16 * 1500));
@@ -102,12 +98,7 @@ async fn one_turn(gateway: &TestGateway, audio: &[f32], end_silence_ms: u64) -> 
 /// socket, wall clock ms; voice onset → detection, ms of audio).
 async fn barge_in(gateway: &TestGateway, audio: &[f32], after_frames: usize) -> anyhow::Result<(f64, f64)> {
     let session = gateway.session("2030-06-03T09:00:00Z").await?;
-    let (ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await?;
-    let (mut sink, mut source) = ws.split();
-    let start = json!({"type": "start", "protocol_version": 2,
-        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
-        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
-    sink.send(Message::Text(start.to_string().into())).await?;
+    let (mut sink, mut source) = gateway.open_stream(&session, &spoken_start()).await?.split();
     source.next().await; // ready
     sink.send(Message::Text(json!({"type": "text", "text": "what can you do"}).to_string().into())).await?;
     let mut frames_heard = 0;

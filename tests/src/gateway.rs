@@ -5,10 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use voxbook_booking::{BookingConfig, ManualClock};
 use voxbook_gateway::{Config, Gateway};
+
+/// A session stream as tests hold it.
+pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The `start` of a spoken conversation: 16 kHz PCM in, and replies
+/// spoken back as 16 kHz PCM.
+pub fn spoken_start() -> Value {
+    json!({"type": "start", "protocol_version": 2,
+        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
+        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}})
+}
 
 /// What a test gateway runs against.
 #[derive(Debug, Clone)]
@@ -95,6 +109,14 @@ impl TestGateway {
 
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Opens session `session`'s stream and sends `start`.
+    pub async fn open_stream(&self, session: &str, start: &Value) -> anyhow::Result<Ws> {
+        let url = self.ws_url(&format!("/v1/sessions/{session}/stream"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        ws.send(Message::Text(start.to_string().into())).await?;
+        Ok(ws)
     }
 
     /// Creates a session with a fixed clock; returns its id.

@@ -17,6 +17,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
+use voxbook_tests::gateway::spoken_start;
 use voxbook_tests::{Backend, TestGateway, speech};
 
 #[derive(Debug, Clone)]
@@ -84,12 +85,7 @@ async fn every_turn_has_one_span_with_a_child_per_stage() {
     config.asr.model = Some(speech::model_path().expect("model"));
     let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
     let session = gateway.session("2030-06-03T09:00:00Z").await.unwrap();
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await.unwrap();
-    let start = json!({"type": "start", "protocol_version": 2,
-        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
-        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
-    ws.send(Message::Text(start.to_string().into())).await.unwrap();
+    let mut ws = gateway.open_stream(&session, &spoken_start()).await.expect("stream opens");
     assert_eq!(next_event(&mut ws).await["type"], "ready");
 
     // Spoken: "I need a flight from London to Paris" (the caller waits

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use voxbook_tests::gateway::{Ws, spoken_start};
 use voxbook_tests::script::script_now;
 use voxbook_tests::{Backend, TestGateway, speech};
 
@@ -30,13 +31,7 @@ async fn a_spoken_flight_booking_over_the_stream() {
     let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
     let session = gateway.session(NOW).await.expect("session");
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream")))
-        .await
-        .expect("stream opens");
-    let start = json!({"type": "start", "protocol_version": 2,
-        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
-        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
-    ws.send(Message::Text(start.to_string().into())).await.unwrap();
+    let mut ws = gateway.open_stream(&session, &spoken_start()).await.expect("stream opens");
 
     // Turn by turn: what the caller says, and what the assistant must be
     // waiting for afterwards. The caller waits for each spoken reply to end
@@ -120,16 +115,9 @@ async fn a_spoken_flight_booking_over_the_stream() {
     gateway.stop().await.unwrap();
 }
 
-async fn open_stream(
-    gateway: &TestGateway,
-    start: Value,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+async fn open_stream(gateway: &TestGateway, start: Value) -> Ws {
     let session = gateway.session(NOW).await.expect("session");
-    let (mut ws, _) = tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream")))
-        .await
-        .expect("opens");
-    ws.send(Message::Text(start.to_string().into())).await.unwrap();
-    ws
+    gateway.open_stream(&session, &start).await.expect("opens")
 }
 
 async fn next_event(
@@ -302,12 +290,7 @@ async fn the_user_can_interrupt_a_spoken_reply() {
     config.asr.model = Some(model);
     let gateway = TestGateway::start_config(&backend, config).await.expect("gateway");
     let session = gateway.session(NOW).await.unwrap();
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(gateway.ws_url(&format!("/v1/sessions/{session}/stream"))).await.unwrap();
-    let start = json!({"type": "start", "protocol_version": 2,
-        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000},
-        "output": {"encoding": "pcm_s16le", "sample_rate": 16000}});
-    ws.send(Message::Text(start.to_string().into())).await.unwrap();
+    let mut ws = gateway.open_stream(&session, &spoken_start()).await.expect("stream opens");
     assert_eq!(next_event(&mut ws).await["type"], "ready");
 
     // The help reply is long: about ten seconds of speech.
