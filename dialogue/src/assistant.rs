@@ -53,6 +53,8 @@ pub struct FlowDef {
     pub action: Option<ActionTool>,
     pub done: String,
     pub refused: Option<String>,
+    /// How the assistant refers to the flow when it comes back to it.
+    pub topic: Option<String>,
 }
 
 impl FlowDef {
@@ -79,6 +81,10 @@ pub struct Assistant {
     /// Choice value → how it is said (its first phrase in the config).
     choice_labels: HashMap<String, String>,
     gazetteer: Arc<Gazetteer>,
+    /// The words the intents are recognised by (from their patterns and
+    /// examples): a typed word one slip away from one of them ("flihgt",
+    /// "hotle") is read as it (see [`crate::nlu::typos`]).
+    keywords: Vec<String>,
 }
 
 /// Any fixed day works for masking examples: only the presence of a date
@@ -168,6 +174,7 @@ impl Assistant {
                     action: f.action.as_deref().and_then(ActionTool::parse),
                     done: f.done.clone(),
                     refused: f.refused.clone(),
+                    topic: f.topic.clone(),
                 },
             );
         }
@@ -184,6 +191,7 @@ impl Assistant {
             phrases,
             choice_labels,
             gazetteer,
+            keywords: Vec::new(),
         };
 
         let mut intents = Vec::new();
@@ -210,6 +218,18 @@ impl Assistant {
                 .collect();
             intents.push((name.clone(), patterns, examples));
         }
+        let mut keywords: Vec<String> = spec
+            .intents
+            .values()
+            .flat_map(|i| i.patterns.iter().map(|p| p.replace("\\b", " ")).chain(i.examples.iter().cloned()))
+            .flat_map(|text| {
+                text.split(|c: char| !c.is_ascii_alphabetic()).map(str::to_ascii_lowercase).collect::<Vec<_>>()
+            })
+            .filter(|w| w.len() >= crate::nlu::typos::MIN_KEYWORD_LEN)
+            .collect();
+        keywords.sort();
+        keywords.dedup();
+        assistant.keywords = keywords;
         assistant.classifier = Classifier::new(intents);
         if problems.is_empty() { Ok(assistant) } else { Err(ConfigError::Invalid { file: file.to_string(), problems }) }
     }
@@ -228,6 +248,11 @@ impl Assistant {
 
     pub fn flow_for_intent(&self, intent: &str) -> Option<&FlowDef> {
         self.flow_for_intent.get(intent).and_then(|f| self.flows.get(f))
+    }
+
+    /// Intent words (sorted), for typo repair.
+    pub fn keywords(&self) -> &[String] {
+        &self.keywords
     }
 
     pub fn classifier(&self) -> &Classifier {

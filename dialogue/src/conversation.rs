@@ -18,6 +18,7 @@ use voxbook_proto::api::{
 
 use crate::assistant::Assistant;
 use crate::engine::Engine;
+use crate::heard::Heard;
 use crate::nlu;
 use crate::state::{SessionState, Stage};
 use crate::store::{Saved, SessionStore, StoreError};
@@ -167,6 +168,23 @@ impl Conversations {
     /// The answer is kept in the session itself, so this holds across
     /// gateways and restarts.
     pub async fn deliver(&self, id: &str, text: &str, key: Option<&str>) -> Result<TurnResponse, ConversationError> {
+        self.deliver_heard(id, &Heard::typed(text), key).await
+    }
+
+    /// A spoken turn: the transcript with the recogniser's per-word
+    /// confidence, so doubtful values are read back instead of trusted.
+    pub async fn turn_heard(&self, id: &str, heard: &Heard) -> Result<TurnResponse, ConversationError> {
+        self.deliver_heard(id, heard, None).await
+    }
+
+    /// [`Conversations::deliver`] for a turn with recogniser evidence.
+    pub async fn deliver_heard(
+        &self,
+        id: &str,
+        heard: &Heard,
+        key: Option<&str>,
+    ) -> Result<TurnResponse, ConversationError> {
+        let text = heard.text.as_str();
         if text.trim().is_empty() {
             return Err(ConversationError::EmptyText);
         }
@@ -176,13 +194,13 @@ impl Conversations {
         let lock = self.locks.entry(id);
         let result = {
             let _turn = lock.lock().await;
-            self.turn_locked(id, text, key).await
+            self.turn_locked(id, heard, key).await
         };
         self.locks.release(id, lock);
         result
     }
 
-    async fn turn_locked(&self, id: &str, text: &str, key: Option<&str>) -> Result<TurnResponse, ConversationError> {
+    async fn turn_locked(&self, id: &str, heard: &Heard, key: Option<&str>) -> Result<TurnResponse, ConversationError> {
         let assistant = self.assistant();
         for attempt in 1..=MAX_ATTEMPTS {
             let Some(mut state) = self.store.load(id).await? else {
@@ -192,7 +210,7 @@ impl Conversations {
                 tracing::info!(session_id = id, turn = answer.turn, "redelivered turn answered from the session");
                 return Ok(answer.clone());
             }
-            let response = self.engine.turn(&assistant, &mut state, text, wall_clock()).await;
+            let response = self.engine.turn(&assistant, &mut state, heard, wall_clock()).await;
             if let Some(key) = key {
                 state.remember_delivery(key, &response);
             }
@@ -253,6 +271,13 @@ impl Conversations {
     pub async fn awaiting(&self, id: &str) -> Result<Option<String>, ConversationError> {
         let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
         Ok(state.awaiting().map(str::to_string))
+    }
+
+    /// What the caller is likely to say next, as text to prime a speech
+    /// recogniser with (see [`crate::asr_hint`]).
+    pub async fn asr_hint(&self, id: &str) -> Result<String, ConversationError> {
+        let state = self.store.load(id).await?.ok_or(ConversationError::NotFound)?;
+        Ok(crate::asr_hint::asr_hint(&self.assistant(), &state))
     }
 
     /// The last thing the assistant said (the greeting before any turn).

@@ -5,12 +5,14 @@
 //! HTTP, axum, audio or Whisper: the gateway hands it utterances and a
 //! [`tools::BookingTools`] implementation, and it hands back replies.
 
+pub mod asr_hint;
 pub mod assistant;
 pub mod config;
 pub mod conversation;
 pub mod engine;
 pub mod eval;
 pub mod extract;
+pub mod heard;
 pub mod nlu;
 pub mod state;
 pub mod store;

@@ -95,6 +95,43 @@ pub struct Messages {
     /// Said when a confirmed action is refused by the booking service;
     /// `{status}` holds the service's reason.
     pub action_failed: String,
+    /// A date that reads two ways ("04/07"): `{first}` and `{second}`.
+    #[serde(default = "default_ambiguous_date")]
+    pub ambiguous_date: String,
+    /// "Cancel my booking" when the session knows several: `{bookings}`.
+    #[serde(default = "default_which_booking")]
+    pub which_booking: String,
+    /// After a search found nothing, the nearest dates that have
+    /// something: `{dates}`.
+    #[serde(default = "default_nearest_dates")]
+    pub nearest_dates: String,
+    /// After repeated searches found nothing: a person is offered.
+    #[serde(default = "default_offer_person")]
+    pub offer_person: String,
+    /// A value heard with low confidence, read back before the next
+    /// question: `{heard}` (e.g. "from Boston") and `{prompt}`.
+    #[serde(default = "default_implicit_confirm")]
+    pub implicit_confirm: String,
+}
+
+fn default_ambiguous_date() -> String {
+    "Do you mean {first} or {second}?".into()
+}
+
+fn default_which_booking() -> String {
+    "I have more than one booking for you: {bookings}. Which one do you mean?".into()
+}
+
+fn default_nearest_dates() -> String {
+    "The nearest dates with availability are {dates}. Would one of those work?".into()
+}
+
+fn default_offer_person() -> String {
+    "I'm sorry I haven't found anything that works. I can put you through to a colleague, or you can try other details.".into()
+}
+
+fn default_implicit_confirm() -> String {
+    "OK, {heard}. {prompt}".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +217,11 @@ pub struct FlowSpec {
     /// Said when the user says no at the confirmation.
     #[serde(default)]
     pub refused: Option<String>,
+    /// What the flow is about, as the assistant refers to it when coming
+    /// back to it after a digression ("your flight booking"): `{topic}`
+    /// in `messages.resume`.
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -100,8 +100,14 @@ impl ActionTool {
 pub const SYSTEM_INTENTS: [&str; 7] = ["affirm", "deny", "help", "recap", "start_over", "goodbye", "handoff"];
 
 /// Names a template may use besides slot names.
-pub const TEMPLATE_VARIABLES: [&str; 11] = [
+pub const TEMPLATE_VARIABLES: [&str; 17] = [
     "assistant",
+    "topic",
+    "first",
+    "second",
+    "bookings",
+    "dates",
+    "heard",
     "prompt",
     "count",
     "options",
@@ -228,6 +234,11 @@ fn check_messages(c: &mut Checker) {
         ("what_next", &m.what_next),
         ("none_chosen", &m.none_chosen),
         ("action_failed", &m.action_failed),
+        ("ambiguous_date", &m.ambiguous_date),
+        ("which_booking", &m.which_booking),
+        ("nearest_dates", &m.nearest_dates),
+        ("offer_person", &m.offer_person),
+        ("implicit_confirm", &m.implicit_confirm),
     ];
     for (name, text) in all {
         if text.trim().is_empty() {

@@ -21,6 +21,7 @@ use voxbook_proto::api::{IntentOut, ToolCallOut, TurnResponse};
 use tracing::Instrument;
 
 use crate::assistant::Assistant;
+use crate::heard::Heard;
 use crate::nlu::entities::RefMode;
 use crate::nlu::{self, Hints, Understanding};
 use crate::state::{BookingRecord, SessionState, Stage, TurnRecord};
@@ -89,9 +90,10 @@ impl Engine {
         &self,
         assistant: &Assistant,
         state: &mut SessionState,
-        text: &str,
+        heard: &Heard,
         wall: DateTime<FixedOffset>,
     ) -> TurnResponse {
+        let text = heard.text.as_str();
         if state.ended {
             // A conversation that ended starts afresh on the next turn.
             state.flow = None;

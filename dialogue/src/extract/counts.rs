@@ -18,8 +18,8 @@
 //! skipped here. Days are nights only after "for" or "stay(ing)" ("in five
 //! days" is a date); we take the number said ("for five days" = 5 nights),
 //! as callers booking a hotel "for five days" almost always mean five
-//! nights. Mixed descriptions ("me, my wife and two kids") are not summed;
-//! the engine asks.
+//! nights. Mixed parties are summed: "two adults and a child" is three
+//! (children count only beside adults: "a child" alone is no party size).
 
 use super::numbers::cardinal_at;
 use super::{Found, non_overlapping, word};
@@ -143,9 +143,51 @@ pub fn find_counts(words: &[String], nouns: &[&str]) -> Vec<Found<u32>> {
     out
 }
 
+/// Nouns for children, which count towards a party only beside adults
+/// ("two adults and a child"): "a child" alone is not a party size.
+const CHILD_NOUNS: &[&str] =
+    &["child", "children", "kid", "kids", "infant", "infants", "baby", "babies", "toddler", "toddlers", "teenager", "teenagers"];
+
+fn is_child_noun(w: &str) -> bool {
+    CHILD_NOUNS.contains(&w)
+}
+
+/// Mixed parties, summed: "two adults and a child" (3), "2 adults 2 kids"
+/// (4), "one adult plus two children" (3).
+fn mixed_parties(words: &[String]) -> Vec<Found<u32>> {
+    let mut nouns: Vec<&str> = PEOPLE_NOUNS.to_vec();
+    nouns.extend_from_slice(CHILD_NOUNS);
+    let parts = find_counts(words, &nouns);
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < parts.len() {
+        let mut total = parts[k].value;
+        let mut end = k;
+        while let Some(next) = parts.get(end + 1) {
+            let gap = &words[parts[end].span.end..next.span.start];
+            // Side by side ("2 adults 2 kids") only when adults meet
+            // children; a repeated "two adults" is a repetition, not more.
+            let kinds_differ = is_child_noun(&words[parts[end].span.end - 1]) != is_child_noun(&words[next.span.end - 1]);
+            let joined = (gap.is_empty() && kinds_differ)
+                || (gap.len() == 1 && matches!(gap[0].as_str(), "and" | "plus" | "with"));
+            if !joined {
+                break;
+            }
+            total = total.saturating_add(next.value);
+            end += 1;
+        }
+        if end > k {
+            out.push(Found::new(total, parts[k].span.start, parts[end].span.end));
+        }
+        k = end + 1;
+    }
+    out
+}
+
 /// The party size, in any of the ways people say it (see the module doc).
 pub fn find_party_size(words: &[String]) -> Vec<Found<u32>> {
-    let mut found = find_counts(words, PEOPLE_NOUNS);
+    let mut found = mixed_parties(words);
+    found.extend(find_counts(words, PEOPLE_NOUNS));
     for i in 0..words.len() {
         if let Some(f) = group_of_at(words, i).or_else(|| solo_at(words, i)).or_else(|| companions_at(words, i)) {
             found.push(f);
@@ -343,6 +385,17 @@ mod tests {
         assert_eq!(counts("two adults", &[]), vec![]);
         assert_eq!(counts("two adults", &[""]), vec![]);
         assert_eq!(counts("ten thousand people", PEOPLE_NOUNS), vec![]);
+    }
+
+    #[test]
+    fn mixed_parties_are_summed() {
+        assert_eq!(party("two adults and a child"), vec![p(3, "two adults and a child")]);
+        assert_eq!(party("2 adults 2 kids"), vec![p(4, "2 adults 2 kids")]);
+        assert_eq!(party("one adult plus two children please"), vec![p(3, "one adult plus two children")]);
+        assert_eq!(party("three adults and an infant"), vec![p(4, "three adults and an infant")]);
+        // A child alone is not a party; people alone still are.
+        assert_eq!(party("a child"), vec![]);
+        assert_eq!(party("two adults on friday and a child"), vec![p(2, "two adults")]);
     }
 
     #[test]

@@ -54,45 +54,225 @@ use super::{Found, word};
 /// against `today` (the session's clock). See the module doc for forms and
 /// rules.
 pub fn find_dates(words: &[String], today: NaiveDate) -> Vec<Found<NaiveDate>> {
-    let mut out = Vec::new();
+    let mut found: Vec<(Found<NaiveDate>, Form)> = Vec::new();
     let mut i = 0;
     while i < words.len() {
         match date_at(words, i, today) {
-            Some((date, end)) if end > i => {
-                out.push(Found::new(date, i, end));
+            Some((date, end, form)) if end > i => {
+                found.push((Found::new(date, i, end), form));
                 i = end;
             }
             _ => i = impossible_date_end(words, i).unwrap_or(i + 1).max(i + 1),
         }
     }
-    out
+    settle_ranges(words, &mut found);
+    found.into_iter().map(|(f, _)| f).collect()
 }
 
-/// The longest date expression starting at `i`.
-fn date_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+/// How a date was said, which decides how the other end of a range
+/// ("from the 3rd to the 6th of july") may complete or move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// "the third": a day of the month, month taken from context.
+    DayAlone,
+    /// A day with its month named ("the sixth of july", "of next month").
+    DayMonth,
+    /// "friday", "next friday".
+    Weekday,
+    /// Anything else (relative words, offsets, numeric, nth weekday).
+    Other,
+}
+
+/// Words that join the two ends of a range.
+fn is_range_connector(w: &str) -> bool {
+    matches!(w, "to" | "until" | "till" | "til" | "through" | "thru" | "and")
+}
+
+/// Completes and orders the two ends of ranges ("from the 3rd to the 6th
+/// of next month": the start takes the end's month; "friday to sunday"
+/// said on a Saturday: the Sunday after that Friday).
+fn settle_ranges(words: &[String], found: &mut [(Found<NaiveDate>, Form)]) {
+    for k in 1..found.len() {
+        let (head, tail) = found.split_at_mut(k);
+        let (a, a_form) = &mut head[k - 1];
+        let (b, b_form) = &mut tail[0];
+        let between = &words[a.span.end.min(b.span.start)..b.span.start];
+        if between.len() != 1 || !is_range_connector(&between[0]) {
+            continue;
+        }
+        if *a_form == Form::DayAlone
+            && *b_form == Form::DayMonth
+            && let Some(start) = same_day_in_month_of(a.value.day(), b.value)
+        {
+            a.value = start;
+            *a_form = Form::DayMonth;
+        }
+        if b.value <= a.value {
+            let moved = match b_form {
+                Form::Weekday => add_days(b.value, 7 * ((a.value - b.value).num_days() / 7 + 1)),
+                Form::DayAlone => next_day_of_month_after(b.value.day(), a.value),
+                _ => None,
+            };
+            if let Some(moved) = moved {
+                b.value = moved;
+            }
+        }
+    }
+}
+
+/// Day `day` in the month of `end`, or in the month before when that
+/// would fall after `end` ("from the 30th to the 2nd of july": 30 June).
+fn same_day_in_month_of(day: u32, end: NaiveDate) -> Option<NaiveDate> {
+    let this = NaiveDate::from_ymd_opt(end.year(), end.month(), day);
+    match this {
+        Some(d) if d <= end => Some(d),
+        _ => {
+            let first = end.with_day(1)?;
+            let previous = first.pred_opt()?;
+            NaiveDate::from_ymd_opt(previous.year(), previous.month(), day)
+        }
+    }
+}
+
+/// The first day `day` of a month strictly after `after`.
+fn next_day_of_month_after(day: u32, after: NaiveDate) -> Option<NaiveDate> {
+    let mut first = after.with_day(1)?;
+    for _ in 0..=12 {
+        if let Some(d) = NaiveDate::from_ymd_opt(first.year(), first.month(), day)
+            && d > after
+        {
+            return Some(d);
+        }
+        first = add_months(first, 1)?;
+    }
+    None
+}
+
+/// The longest date expression starting at `i`, and how it was said.
+fn date_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize, Form)> {
     // A weekday directly before a full date is redundant ("friday the
     // twelfth of june"): the day of month is the more specific part.
     if let Some(wd_end) = weekday_value(word(words, i)).map(|_| i + 1)
-        && let Some((date, end)) = day_month_at(words, wd_end, today)
-            .or_else(|| month_day_at(words, wd_end, today))
+        && let Some((date, end, form)) = day_month_at(words, wd_end, today)
+            .map(|(d, e)| (d, e, Form::DayMonth))
+            .or_else(|| month_day_at(words, wd_end, today).map(|(d, e)| (d, e, Form::DayMonth)))
             .or_else(|| day_alone_at(words, wd_end, today))
     {
-        return Some((date, end));
+        return Some((date, end, form));
     }
     let candidates = [
-        relative_word_at(words, i, today),
-        offset_at(words, i, today),
-        weekday_at(words, i, today),
-        day_month_at(words, i, today),
-        month_day_at(words, i, today),
+        nth_weekday_at(words, i, today).map(|(d, e)| (d, e, Form::Other)),
+        week_relative_at(words, i, today).map(|(d, e)| (d, e, Form::Other)),
+        relative_word_at(words, i, today).map(|(d, e)| (d, e, Form::Other)),
+        offset_at(words, i, today).map(|(d, e)| (d, e, Form::Other)),
+        last_weekday_at(words, i, today).map(|(d, e)| (d, e, Form::Other)),
+        weekday_at(words, i, today).map(|(d, e)| (d, e, Form::Weekday)),
+        day_month_at(words, i, today).map(|(d, e)| (d, e, Form::DayMonth)),
+        month_day_at(words, i, today).map(|(d, e)| (d, e, Form::DayMonth)),
         day_alone_at(words, i, today),
-        numeric_at(words, i, today),
+        numeric_at(words, i, today).map(|(d, e)| (d, e, Form::Other)),
     ];
     // Longest wins; among equals, the first listed.
-    candidates.into_iter().flatten().fold(None, |best: Option<(NaiveDate, usize)>, c| match best {
+    candidates.into_iter().flatten().fold(None, |best: Option<(NaiveDate, usize, Form)>, c| match best {
         Some(b) if b.1 >= c.1 => Some(b),
         _ => Some(c),
     })
+}
+
+/// "the first monday of july", "the last friday in june", "the second
+/// tuesday of next month", "first monday of july 2031".
+fn nth_weekday_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let j = if word(words, i) == "the" { i + 1 } else { i };
+    let (nth, after_nth) = match word(words, j) {
+        "last" => (None, j + 1),
+        _ => {
+            let f = ordinal_at(words, j)?;
+            ((1..=5).contains(&f.value).then_some(Some(f.value))?, f.span.end)
+        }
+    };
+    let weekday = weekday_value(word(words, after_nth))?;
+    if !matches!(word(words, after_nth + 1), "of" | "in") {
+        return None;
+    }
+    let m_at = after_nth + 2;
+    let (candidates, end): (Vec<(i32, u32)>, usize) = match (word(words, m_at), word(words, m_at + 1)) {
+        ("next" | "this", "month") => {
+            let first = today.with_day(1)?;
+            let first = if word(words, m_at) == "next" { add_months(first, 1)? } else { first };
+            (vec![(first.year(), first.month())], m_at + 2)
+        }
+        (w, _) => {
+            let month = month_value(w)?;
+            match year_at(words, m_at + 1) {
+                Some((y, end)) => (vec![(y, month)], end),
+                None => ((today.year()..=today.year() + 1).map(|y| (y, month)).collect(), m_at + 1),
+            }
+        }
+    };
+    let explicit = candidates.len() == 1;
+    candidates
+        .into_iter()
+        .filter_map(|(y, m)| nth_weekday_of_month(y, m, weekday, nth))
+        .find(|d| explicit || *d >= today)
+        .map(|d| (d, end))
+}
+
+/// The `nth` (1-based; None: the last) `weekday` of a month.
+fn nth_weekday_of_month(year: i32, month: u32, weekday: Weekday, nth: Option<u32>) -> Option<NaiveDate> {
+    match nth {
+        Some(n) => NaiveDate::from_weekday_of_month_opt(year, month, weekday, u8::try_from(n).ok()?),
+        None => (1..=5u8).rev().find_map(|n| NaiveDate::from_weekday_of_month_opt(year, month, weekday, n)),
+    }
+}
+
+/// The Monday that starts the week after today's (weeks run Monday to
+/// Sunday).
+fn next_week_monday(today: NaiveDate) -> Option<NaiveDate> {
+    add_days(today, 7 - i64::from(today.weekday().num_days_from_monday()))
+}
+
+/// "tuesday next week", "next week on tuesday", "next week tuesday",
+/// "tuesday of next week", "tuesday this week".
+fn week_relative_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let in_week = |which: &str, wd: Weekday| -> Option<NaiveDate> {
+        let monday = match which {
+            "next" => next_week_monday(today)?,
+            _ => add_days(today, -i64::from(today.weekday().num_days_from_monday()))?,
+        };
+        add_days(monday, i64::from(wd.num_days_from_monday()))
+    };
+    if let Some(wd) = weekday_value(word(words, i)) {
+        let j = if word(words, i + 1) == "of" { i + 2 } else { i + 1 };
+        let which = word(words, j);
+        if matches!(which, "next" | "this") && word(words, j + 1) == "week" {
+            return Some((in_week(which, wd)?, j + 2));
+        }
+        return None;
+    }
+    let which = word(words, i);
+    if matches!(which, "next" | "this") && word(words, i + 1) == "week" {
+        let k = if word(words, i + 2) == "on" { i + 3 } else { i + 2 };
+        let wd = weekday_value(word(words, k))?;
+        return Some((in_week(which, wd)?, k + 1));
+    }
+    None
+}
+
+/// "last friday": the most recent Friday before today (a past date, which
+/// the dialogue refuses with its own message).
+fn last_weekday_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    if word(words, i) != "last" {
+        return None;
+    }
+    let wd = weekday_value(word(words, i + 1))?;
+    Some((add_days(today, -days_until_back(today, wd))?, i + 2))
+}
+
+/// Days back from `today` to the previous `target` (1..=7).
+fn days_until_back(today: NaiveDate, target: Weekday) -> i64 {
+    let diff =
+        (i64::from(today.weekday().num_days_from_monday()) - i64::from(target.num_days_from_monday())).rem_euclid(7);
+    if diff == 0 { 7 } else { diff }
 }
 
 fn add_days(date: NaiveDate, days: i64) -> Option<NaiveDate> {
@@ -104,6 +284,8 @@ fn relative_word_at(words: &[String], i: usize, today: NaiveDate) -> Option<(Nai
     match word(words, i) {
         "today" | "tonight" => Some((today, i + 1)),
         "tomorrow" | "tomorrows" => Some((add_days(today, 1)?, i + 1)),
+        // Past dates are found so the dialogue can say they have passed.
+        "yesterday" => Some((add_days(today, -1)?, i + 1)),
         "this" if matches!(word(words, i + 1), "morning" | "afternoon" | "evening") => Some((today, i + 2)),
         "the" if word(words, i + 1) == "day" => day_after_tomorrow_at(words, i + 1, today),
         "day" => day_after_tomorrow_at(words, i, today),
@@ -112,9 +294,14 @@ fn relative_word_at(words: &[String], i: usize, today: NaiveDate) -> Option<(Nai
 }
 
 fn day_after_tomorrow_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
-    (word(words, i) == "day" && word(words, i + 1) == "after" && word(words, i + 2) == "tomorrow")
-        .then(|| add_days(today, 2).map(|d| (d, i + 3)))
-        .flatten()
+    if word(words, i) != "day" {
+        return None;
+    }
+    match (word(words, i + 1), word(words, i + 2)) {
+        ("after", "tomorrow") => add_days(today, 2).map(|d| (d, i + 3)),
+        ("before", "yesterday") => add_days(today, -2).map(|d| (d, i + 3)),
+        _ => None,
+    }
 }
 
 /// A count for an offset: a cardinal, or "a"/"an" (one).
@@ -307,9 +494,23 @@ fn resolve_day_month(today: NaiveDate, month: u32, day: u32, year: Option<i32>) 
     if let Some(y) = year {
         return NaiveDate::from_ymd_opt(y, month, day);
     }
+    // A date a few weeks back ("the first of june" said on the 3rd) is a
+    // slip or a past date, not next year's: nobody books a year ahead by
+    // naming last month's day. It is returned as it is, and the dialogue
+    // says that it has passed.
+    if let Some(this_year) = NaiveDate::from_ymd_opt(today.year(), month, day)
+        && this_year < today
+        && (today - this_year).num_days() <= RECENT_PAST_DAYS
+    {
+        return Some(this_year);
+    }
     // Eight years always contain a leap year (Feb 29) and an ordinary one.
     (today.year()..=today.year() + 8).filter_map(|y| NaiveDate::from_ymd_opt(y, month, day)).find(|d| *d >= today)
 }
+
+/// How far back a day and month without a year is read as this year's
+/// (past) date rather than next year's.
+const RECENT_PAST_DAYS: i64 = 31;
 
 /// An optional year after a day and month, at `i`.
 fn optional_year(words: &[String], i: usize) -> (Option<i32>, usize) {
@@ -442,7 +643,7 @@ fn blocks_bare_ordinal(w: &str) -> bool {
 }
 
 /// "the fifteenth", "the 15th", "15th", "the fifteenth of next month".
-fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize, Form)> {
     let has_the = word(words, i) == "the";
     let j = if has_the { i + 1 } else { i };
     let f = ordinal_at(words, j)?;
@@ -490,7 +691,7 @@ fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDa
         };
         let first = today.with_day(1)?;
         let first = if months_ahead == 1 { add_months(first, 1)? } else { first };
-        return Some((NaiveDate::from_ymd_opt(first.year(), first.month(), day)?, end + 3));
+        return Some((NaiveDate::from_ymd_opt(first.year(), first.month(), day)?, end + 3, Form::DayMonth));
     }
     if blocks_bare_ordinal(word(words, end)) {
         return None;
@@ -501,7 +702,7 @@ fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDa
         if let Some(d) = NaiveDate::from_ymd_opt(first.year(), first.month(), day)
             && d >= today
         {
-            return Some((d, end));
+            return Some((d, end, Form::DayAlone));
         }
         first = add_months(first, 1)?;
     }
@@ -514,8 +715,21 @@ fn add_months(first: NaiveDate, n: u32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1)
 }
 
-/// "2026-06-12" (ISO), "12/06/2026", "12.06.26", "12/06" (day first).
-fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+/// The readings of a numeric date: one, or two when the order of day and
+/// month cannot be told ("04/07": 4 July in Europe, April 7 in the US).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numeric {
+    One(NaiveDate),
+    /// Day first, then month first.
+    Either(NaiveDate, NaiveDate),
+}
+
+/// "2026-06-12" (ISO), and day and month in either order: "25/06/2026"
+/// (only a day can be 25), "06/25/2026" (US), "12.06.2026" and
+/// "12-06-2026" (day first, as those separators are used), "25/06".
+/// Slashed pairs that read both ways ("04/07/2030") are
+/// [`Numeric::Either`]: the dialogue asks.
+fn numeric_readings(words: &[String], i: usize, today: NaiveDate) -> Option<Numeric> {
     let w = word(words, i);
     let sep = w.chars().find(|c| matches!(c, '/' | '-' | '.'))?;
     let parts: Vec<&str> = w.split(sep).collect();
@@ -523,19 +737,78 @@ fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate
         return None;
     }
     let num = |p: &str| p.parse::<u32>().ok();
-    let date = match parts.as_slice() {
-        [y, m, d] if y.len() == 4 => NaiveDate::from_ymd_opt(num(y)? as i32, num(m)?, num(d)?),
-        [d, m, y] if d.len() <= 2 && m.len() <= 2 && (y.len() == 4 || y.len() == 2) => {
+    let (a, b, year) = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => {
+            return NaiveDate::from_ymd_opt(num(y)? as i32, num(m)?, num(d)?).map(Numeric::One);
+        }
+        [a, b, y] if a.len() <= 2 && b.len() <= 2 && (y.len() == 4 || y.len() == 2) => {
             let y = num(y)? as i32;
-            let y = if y < 100 { 2000 + y } else { y };
-            NaiveDate::from_ymd_opt(y, num(m)?, num(d)?)
+            (num(a)?, num(b)?, Some(if y < 100 { 2000 + y } else { y }))
         }
         // Day and month only: '-' and '.' pairs are too often ranges and
         // prices ("3-4", "99.50"); accept just the slash.
-        [d, m] if sep == '/' && d.len() <= 2 && m.len() <= 2 => resolve_day_month(today, num(m)?, num(d)?, None),
-        _ => None,
-    }?;
-    Some((date, i + 1))
+        [a, b] if sep == '/' && a.len() <= 2 && b.len() <= 2 => (num(a)?, num(b)?, None),
+        _ => return None,
+    };
+    let resolve = |day: u32, month: u32| match year {
+        Some(y) => NaiveDate::from_ymd_opt(y, month, day),
+        None => resolve_day_month(today, month, day, None),
+    };
+    let day_first = resolve(a, b);
+    // Only the slash is written month first (US); dots and dashes are not.
+    let month_first = if sep == '/' { resolve(b, a) } else { None };
+    match (day_first, month_first) {
+        (Some(x), Some(y)) if x != y => Some(Numeric::Either(x, y)),
+        (Some(x), _) | (None, Some(x)) => Some(Numeric::One(x)),
+        (None, None) => None,
+    }
+}
+
+fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    match numeric_readings(words, i, today)? {
+        Numeric::One(date) => Some((date, i + 1)),
+        Numeric::Either(..) => None,
+    }
+}
+
+/// Numeric dates that read two ways ("04/07/2030"), as (day first, month
+/// first), for the dialogue to ask which one was meant.
+pub fn find_ambiguous_dates(words: &[String], today: NaiveDate) -> Vec<Found<(NaiveDate, NaiveDate)>> {
+    (0..words.len())
+        .filter_map(|i| match numeric_readings(words, i, today)? {
+            Numeric::Either(a, b) => Some(Found::new((a, b), i, i + 1)),
+            Numeric::One(_) => None,
+        })
+        .collect()
+}
+
+/// Stays over a weekend, as (first day, last day): "for the weekend", "for
+/// this weekend", "over the weekend", "for a weekend": Friday to Sunday of
+/// the coming weekend (from today when it is already Saturday).
+pub fn find_weekend_stays(words: &[String], today: NaiveDate) -> Vec<Found<(NaiveDate, NaiveDate)>> {
+    let mut out = Vec::new();
+    for i in 0..words.len() {
+        let lead = word(words, i);
+        if !matches!(lead, "for" | "over") || !matches!(word(words, i + 1), "the" | "this" | "a") {
+            continue;
+        }
+        if word(words, i + 2) != "weekend" {
+            continue;
+        }
+        let (start, end) = match today.weekday() {
+            Weekday::Sat => (Some(today), add_days(today, 1)),
+            Weekday::Sun => (add_days(today, 5), add_days(today, 7)),
+            _ => {
+                let friday = add_days(today, days_until(today, Weekday::Fri, true));
+                (friday, friday.and_then(|f| add_days(f, 2)))
+            }
+        };
+        if let (Some(start), Some(end)) = (start, end) {
+            // The span leaves out the cue ("for", "over").
+            out.push(Found::new((start, end), i + 1, i + 3));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -682,7 +955,11 @@ mod tests {
 
     #[test]
     fn past_dates_roll_to_next_year() {
-        assert_eq!(one("may the fifth"), (d(2027, 5, 5), 0, 3));
+        // Weeks back is a past date (the dialogue says so), months back is
+        // next year's.
+        assert_eq!(one("may the fifth"), (d(2026, 5, 5), 0, 3));
+        assert_eq!(one("april the twenty ninth"), (d(2027, 4, 29), 0, 4));
+        assert_eq!(one("april the fifth"), (d(2027, 4, 5), 0, 3));
         assert_eq!(one("january 1st"), (d(2027, 1, 1), 0, 2));
         // Today itself is not past.
         assert_eq!(one("june first"), (d(2026, 6, 1), 0, 2));
@@ -749,15 +1026,101 @@ mod tests {
     #[test]
     fn numeric_dates() {
         assert_eq!(one("2026-06-12"), (d(2026, 6, 12), 0, 1));
-        assert_eq!(one("on 12/06/2026"), (d(2026, 6, 12), 1, 2));
+        assert_eq!(one("on 25/06/2026"), (d(2026, 6, 25), 1, 2));
+        assert_eq!(one("on 06/25/2026"), (d(2026, 6, 25), 1, 2));
         assert_eq!(one("12.06.2026"), (d(2026, 6, 12), 0, 1));
-        assert_eq!(one("12/06/26"), (d(2026, 6, 12), 0, 1));
-        assert_eq!(one("12/06"), (d(2026, 6, 12), 0, 1));
-        assert_eq!(one("12/05"), (d(2027, 5, 12), 0, 1));
+        assert_eq!(one("12-06-2026"), (d(2026, 6, 12), 0, 1));
+        assert_eq!(one("25/06/26"), (d(2026, 6, 25), 0, 1));
+        assert_eq!(one("25/06"), (d(2026, 6, 25), 0, 1));
+        assert_eq!(one("6/25"), (d(2026, 6, 25), 0, 1));
+        assert_eq!(one("06/06/2026"), (d(2026, 6, 6), 0, 1));
+        assert_eq!(one("20/01"), (d(2027, 1, 20), 0, 1));
         assert_eq!(dates("99.50"), vec![]);
         assert_eq!(dates("3-4"), vec![]);
         assert_eq!(dates("10:30"), vec![]);
         assert_eq!(dates("1/2/3/4"), vec![]);
+    }
+
+    #[test]
+    fn numeric_dates_that_read_both_ways_are_asked_about() {
+        for text in ["12/06/2026", "on 04/07", "12/06/26"] {
+            assert_eq!(dates(text), vec![], "{text}");
+        }
+        let found = find_ambiguous_dates(&w("on 04/07/2026 please"), today());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].value, (d(2026, 7, 4), d(2026, 4, 7)));
+        assert_eq!((found[0].span.start, found[0].span.end), (1, 2));
+        // Without a year each reading is the next one on or after today.
+        let found = find_ambiguous_dates(&w("04/07"), today());
+        assert_eq!(found[0].value, (d(2026, 7, 4), d(2027, 4, 7)));
+        assert!(find_ambiguous_dates(&w("25/06 and 12.06.2026"), today()).is_empty());
+    }
+
+    #[test]
+    fn past_days_are_found_so_they_can_be_refused() {
+        assert_eq!(one("yesterday"), (d(2026, 5, 31), 0, 1));
+        assert_eq!(one("the day before yesterday"), (d(2026, 5, 30), 0, 4));
+        // Today is Monday: last friday is three days back, last monday a week.
+        assert_eq!(one("last friday"), (d(2026, 5, 29), 0, 2));
+        assert_eq!(one("last monday"), (d(2026, 5, 25), 0, 2));
+        assert_eq!(dates("the last one"), vec![]);
+    }
+
+    #[test]
+    fn nth_weekday_of_a_month() {
+        assert_eq!(one("the first monday of july"), (d(2026, 7, 6), 0, 5));
+        assert_eq!(one("first friday in july"), (d(2026, 7, 3), 0, 4));
+        assert_eq!(one("the last friday of june"), (d(2026, 6, 26), 0, 5));
+        assert_eq!(one("the second tuesday of next month"), (d(2026, 7, 14), 0, 6));
+        assert_eq!(one("the first monday of june"), (d(2026, 6, 1), 0, 5));
+        // A month already past this year is next year's.
+        assert_eq!(one("the first monday of may"), (d(2027, 5, 3), 0, 5));
+        assert_eq!(one("the first monday of may 2028"), (d(2028, 5, 1), 0, 6));
+        assert_eq!(dates("the fifth monday of june"), vec![d(2026, 6, 29)]);
+    }
+
+    #[test]
+    fn weekdays_in_a_named_week() {
+        // Today is Monday 1 June: next week runs 8..14 June.
+        assert_eq!(one("tuesday next week"), (d(2026, 6, 9), 0, 3));
+        assert_eq!(one("next week on tuesday"), (d(2026, 6, 9), 0, 4));
+        assert_eq!(one("next week tuesday"), (d(2026, 6, 9), 0, 3));
+        assert_eq!(one("wednesday of next week"), (d(2026, 6, 10), 0, 4));
+        assert_eq!(one("friday this week"), (d(2026, 6, 5), 0, 3));
+        let thursday = d(2026, 6, 4);
+        assert_eq!(find_dates(&w("monday next week"), thursday)[0].value, d(2026, 6, 8));
+        assert_eq!(dates("next week"), vec![]);
+    }
+
+    #[test]
+    fn the_ends_of_a_range_complete_each_other() {
+        // The start takes the end's month: not today's 3rd.
+        let today = d(2026, 6, 3);
+        let range = |text: &str| find_dates(&w(text), today).into_iter().map(|f| f.value).collect::<Vec<_>>();
+        assert_eq!(range("from the third to the sixth of next month"), vec![d(2026, 7, 3), d(2026, 7, 6)]);
+        assert_eq!(range("the 3rd to the 6th of july"), vec![d(2026, 7, 3), d(2026, 7, 6)]);
+        assert_eq!(range("between the tenth and the twelfth of august"), vec![d(2026, 8, 10), d(2026, 8, 12)]);
+        assert_eq!(range("from the 30th until the 2nd of august"), vec![d(2026, 7, 30), d(2026, 8, 2)]);
+        // The end follows the start.
+        assert_eq!(range("from the 28th to the 2nd"), vec![d(2026, 6, 28), d(2026, 7, 2)]);
+        let saturday = d(2026, 6, 6);
+        let got: Vec<_> = find_dates(&w("friday to sunday"), saturday).into_iter().map(|f| f.value).collect();
+        assert_eq!(got, vec![d(2026, 6, 12), d(2026, 6, 14)]);
+        assert_eq!(dates("friday to friday"), vec![d(2026, 6, 5), d(2026, 6, 12)]);
+        // Unrelated dates are left alone.
+        assert_eq!(range("the third or the sixth of july"), vec![d(2026, 6, 3), d(2026, 7, 6)]);
+    }
+
+    #[test]
+    fn weekend_stays_run_friday_to_sunday() {
+        let stays = |text: &str, today: NaiveDate| {
+            find_weekend_stays(&w(text), today).into_iter().map(|f| (f.value, f.span.start, f.span.end)).collect::<Vec<_>>()
+        };
+        assert_eq!(stays("a room in rome for the weekend", today()), vec![((d(2026, 6, 5), d(2026, 6, 7)), 5, 7)]);
+        assert_eq!(stays("over this weekend", d(2026, 6, 5)), vec![((d(2026, 6, 5), d(2026, 6, 7)), 1, 3)]);
+        assert_eq!(stays("for the weekend", d(2026, 6, 6)), vec![((d(2026, 6, 6), d(2026, 6, 7)), 1, 3)]);
+        assert_eq!(stays("for the weekend", d(2026, 6, 7)), vec![((d(2026, 6, 12), d(2026, 6, 14)), 1, 3)]);
+        assert_eq!(stays("a weekend break", today()), vec![]);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod counts;
 pub mod dates;
+pub mod fuzzy;
 pub mod numbers;
 pub mod places;
 pub mod refs;

@@ -376,6 +376,42 @@ impl Gazetteer {
         out
     }
 
+    /// The one place whose one-word name is a slip away from `heard`
+    /// ("bostin", "denvor"), for when the dialogue waits for a city and
+    /// none was found. Names that need a cue, and ties, give nothing; the
+    /// first letter must agree (a mishearing rarely changes it, and it
+    /// keeps unrelated towns out).
+    pub fn closest(&self, heard: &str) -> Option<Place> {
+        let limit = super::fuzzy::allowed(heard.len());
+        let first = heard.bytes().next()?;
+        if limit == 0 || numbers::is_number_word(heard) {
+            return None;
+        }
+        let mut best: Option<(&Entry, usize)> = None;
+        let mut tied = false;
+        for (key, entry) in &self.by_key {
+            if entry.needs_cue || key.contains(' ') || key.as_bytes().first() != Some(&first) {
+                continue;
+            }
+            let d = super::fuzzy::distance(heard, key, limit);
+            if d > limit {
+                continue;
+            }
+            match best {
+                Some((b, bd)) if d == bd && b.place.code != entry.place.code => tied = true,
+                Some((_, bd)) if d >= bd => {}
+                _ => {
+                    best = Some((entry, d));
+                    tied = false;
+                }
+            }
+        }
+        match (best, tied) {
+            (Some((entry, _)), false) => Some(entry.place.clone()),
+            _ => None,
+        }
+    }
+
     /// The place for any airport code (primary or not), case-insensitive.
     pub fn by_code(&self, iata: &str) -> Option<Place> {
         self.by_code.get(&iata.trim().to_ascii_uppercase()).cloned()

@@ -14,6 +14,7 @@ use crate::config::SlotKind;
 use crate::extract::Span;
 use crate::nlu::entities::{Entity, EntityValue};
 use crate::state::SlotValue;
+use chrono::NaiveDate;
 
 /// Filler words allowed between a cue and its value ("leaving on the
 /// twelfth": cue "leaving", fillers "on").
@@ -36,12 +37,21 @@ pub struct Assignment {
     pub slot: String,
     pub value: SlotValue,
     pub span: Span,
+    /// Another reading of the same words ("04/07": 4 July or April 7):
+    /// the slot is not filled until the user says which.
+    pub alternative: Option<SlotValue>,
+}
+
+impl Assignment {
+    fn new(slot: &str, value: SlotValue, span: Span) -> Assignment {
+        Assignment { slot: slot.to_string(), value, span, alternative: None }
+    }
 }
 
 fn compatible(def: &SlotDef, value: &EntityValue) -> bool {
     match (value, &def.kind) {
         (EntityValue::Place(_), SlotKind::City) => true,
-        (EntityValue::Date(_), SlotKind::Date) => true,
+        (EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..), SlotKind::Date) => true,
         (EntityValue::Party(_), SlotKind::PartySize) => true,
         (EntityValue::Nights(_), SlotKind::Nights) => true,
         (EntityValue::Number(_), SlotKind::PartySize | SlotKind::Nights | SlotKind::Number) => true,
@@ -55,7 +65,7 @@ fn compatible(def: &SlotDef, value: &EntityValue) -> bool {
 fn to_slot_value(value: &EntityValue) -> SlotValue {
     match value {
         EntityValue::Place(p) => SlotValue::Place(p.clone()),
-        EntityValue::Date(d) => SlotValue::Date(*d),
+        EntityValue::Date(d) | EntityValue::DateSpan(d, _) | EntityValue::AmbiguousDate(d, _) => SlotValue::Date(*d),
         EntityValue::Party(n) | EntityValue::Nights(n) | EntityValue::Number(n) => SlotValue::Count(*n),
         EntityValue::Choice { value, .. } => SlotValue::Choice(value.clone()),
         EntityValue::Code(c) => SlotValue::Code(c.clone()),
@@ -126,7 +136,7 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
         match hit {
             Some(def) => {
                 used.insert(def.name.clone());
-                out.push(Assignment { slot: def.name.clone(), value: to_slot_value(&entity.value), span: entity.span });
+                out.push(assignment(def, entity));
             }
             None => pending.push(entity),
         }
@@ -158,7 +168,7 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
         };
         if let Some(def) = chosen {
             used.insert(def.name.clone());
-            out.push(Assignment { slot: def.name.clone(), value: to_slot_value(&entity.value), span: entity.span });
+            out.push(assignment(def, entity));
         }
     }
 
@@ -177,12 +187,51 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
         {
             let count = (until - from).num_days();
             used.insert(nights.name.clone());
-            out.push(Assignment {
-                slot: nights.name.clone(),
-                value: SlotValue::Count(count.clamp(0, u32::MAX as i64) as u32),
-                span: entity.span,
-            });
+            out.push(Assignment::new(
+                &nights.name,
+                SlotValue::Count(count.clamp(0, u32::MAX as i64) as u32),
+                entity.span,
+            ));
+        }
+    }
+
+    // Pass 4: the far end of a span ("for the weekend": a return date, or
+    // nights from the check-in).
+    let spans: Vec<(String, NaiveDate, Span)> = out
+        .iter()
+        .filter_map(|a| {
+            let entity = entities.iter().find(|e| e.span == a.span)?;
+            match entity.value {
+                EntityValue::DateSpan(_, last) => Some((a.slot.clone(), last, a.span)),
+                _ => None,
+            }
+        })
+        .collect();
+    for (start_slot, last, span) in spans {
+        let Some(first) = out.iter().find(|a| a.slot == start_slot).and_then(|a| a.value.as_date()) else { continue };
+        let end = defs.iter().find(|d| {
+            !used.contains(&d.name)
+                && ((d.kind == SlotKind::Date && d.not_before.as_deref() == Some(start_slot.as_str()))
+                    || (d.kind == SlotKind::Nights && d.from_slot.as_deref() == Some(start_slot.as_str())))
+        });
+        if let Some(end) = end {
+            let value = match end.kind {
+                SlotKind::Nights => SlotValue::Count((last - first).num_days().clamp(0, i64::from(u32::MAX)) as u32),
+                _ => SlotValue::Date(last),
+            };
+            used.insert(end.name.clone());
+            out.push(Assignment::new(&end.name, value, span));
         }
     }
     out
+}
+
+/// The assignment of `entity` to `def`, with the other reading of an
+/// ambiguous date.
+fn assignment(def: &SlotDef, entity: &Entity) -> Assignment {
+    let mut a = Assignment::new(&def.name, to_slot_value(&entity.value), entity.span);
+    if let EntityValue::AmbiguousDate(_, other) = entity.value {
+        a.alternative = Some(SlotValue::Date(other));
+    }
+    a
 }

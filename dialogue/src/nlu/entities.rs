@@ -29,6 +29,11 @@ pub enum EntityValue {
     Code(String),
     /// An explicit "none" for the named slot ("one way" → return_date).
     NoneFor(String),
+    /// A stay or a trip with both ends ("for the weekend"): the first and
+    /// the last day.
+    DateSpan(NaiveDate, NaiveDate),
+    /// A numeric date that reads two ways ("04/07"): day first, month first.
+    AmbiguousDate(NaiveDate, NaiveDate),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +80,14 @@ impl EntityFinder<'_> {
             && let Some(found) = refs::find_booking_ref(words, self.booking_ref_length, ref_mode == RefMode::Cued)
         {
             candidates.push(Entity { value: EntityValue::Code(found.value), span: found.span });
+        }
+        for found in dates::find_weekend_stays(words, today) {
+            let (first, last) = found.value;
+            candidates.push(Entity { value: EntityValue::DateSpan(first, last), span: found.span });
+        }
+        for found in dates::find_ambiguous_dates(words, today) {
+            let (day_first, month_first) = found.value;
+            candidates.push(Entity { value: EntityValue::AmbiguousDate(day_first, month_first), span: found.span });
         }
         for found in dates::find_dates(words, today) {
             candidates.push(Entity { value: EntityValue::Date(found.value), span: found.span });
@@ -146,7 +159,7 @@ pub fn mask(words: &[String], entities: &[Entity]) -> Vec<String> {
                 out.push(
                     match e.value {
                         EntityValue::Place(_) => "<city>",
-                        EntityValue::Date(_) => "<date>",
+                        EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..) => "<date>",
                         EntityValue::Party(_) | EntityValue::Nights(_) | EntityValue::Number(_) => "<num>",
                         EntityValue::Choice { .. } => "<choice>",
                         EntityValue::Code(_) => "<ref>",

@@ -10,6 +10,7 @@ pub mod assign;
 pub mod classifier;
 pub mod entities;
 pub mod options;
+pub mod typos;
 
 use std::collections::BTreeMap;
 
