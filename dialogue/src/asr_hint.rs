@@ -179,7 +179,6 @@ fn dedup(phrases: Vec<String>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::extract::places::{Gazetteer, Place};
-    use crate::state::Stage;
     use std::sync::Arc;
 
     fn assistant() -> Assistant {
@@ -195,19 +194,8 @@ mod tests {
     fn flight(awaiting: &str, slots: &[(&str, SlotValue)]) -> SessionState {
         let now = chrono::Utc::now().fixed_offset();
         let mut state = SessionState::new("s".into(), now, None);
-        let mut flow = FlowState {
-            name: "book_flight".into(),
-            instance: "i".into(),
-            stage: Stage::Filling,
-            slots: Default::default(),
-            filled_order: Vec::new(),
-            options: Vec::new(),
-            chosen: None,
-            hold_ref: None,
-            booking: None,
-            awaiting: Some(awaiting.into()),
-            last_prompt: String::new(),
-        };
+        let mut flow = FlowState::new("book_flight", "i");
+        flow.awaiting = Some(awaiting.into());
         for (slot, value) in slots {
             flow.fill(slot, value.clone());
         }

@@ -246,8 +246,18 @@ impl Assistant {
         self.flows.get(name)
     }
 
+    /// Every flow, by name.
+    pub fn flows(&self) -> impl Iterator<Item = &FlowDef> {
+        self.flows.values()
+    }
+
     pub fn flow_for_intent(&self, intent: &str) -> Option<&FlowDef> {
         self.flow_for_intent.get(intent).and_then(|f| self.flows.get(f))
+    }
+
+    /// Choice and "none" phrases, longest first.
+    pub fn phrases(&self) -> &[Phrase] {
+        &self.phrases
     }
 
     /// Intent words (sorted), for typo repair.

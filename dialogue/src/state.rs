@@ -138,9 +138,54 @@ pub struct FlowState {
     pub awaiting: Option<String>,
     /// The last thing the assistant asked, re-said on a reprompt.
     pub last_prompt: String,
+    /// Bookings the caller was asked to choose between ("which one do you
+    /// mean?"), by reference, in the order they were listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ref_choices: Vec<String>,
+    /// The readings of a date said two ways ("04/07"), for the awaited
+    /// date slot: day first, then month first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub date_choices: Vec<NaiveDate>,
+    /// Dates near a search that found nothing which do have something, in
+    /// the order they were offered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggested_dates: Vec<NaiveDate>,
+    /// Searches in a row that found nothing: after a few a person is offered.
+    #[serde(default)]
+    pub empty_searches: u32,
+    /// A person was offered: a yes hands the call over.
+    #[serde(default)]
+    pub person_offered: bool,
+    /// Slots filled from words the recogniser was unsure of: a correction
+    /// ("no, Boston") goes to them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doubtful: Vec<String>,
 }
 
 impl FlowState {
+    /// A new run of flow `name`, collecting slots.
+    pub fn new(name: &str, instance: &str) -> FlowState {
+        FlowState {
+            name: name.to_string(),
+            instance: instance.to_string(),
+            stage: Stage::Filling,
+            slots: BTreeMap::new(),
+            filled_order: Vec::new(),
+            options: Vec::new(),
+            chosen: None,
+            hold_ref: None,
+            booking: None,
+            awaiting: None,
+            last_prompt: String::new(),
+            ref_choices: Vec::new(),
+            date_choices: Vec::new(),
+            suggested_dates: Vec::new(),
+            empty_searches: 0,
+            person_offered: false,
+            doubtful: Vec::new(),
+        }
+    }
+
     pub fn fill(&mut self, slot: &str, value: SlotValue) {
         self.slots.insert(slot.to_string(), value);
         self.filled_order.retain(|s| s != slot);
@@ -188,6 +233,18 @@ pub struct SessionState {
     /// Consecutive turns nothing was understood.
     pub failures: u32,
     pub bookings: Vec<BookingRecord>,
+    /// Bookings looked up in this session (status, change, cancel) that it
+    /// did not make: "cancel it" after a status check means that one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub looked_up: Vec<BookingRecord>,
+    /// The booking the conversation last dealt with (made, looked up,
+    /// changed or cancelled): what "that booking" and "it" refer to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_booking: Option<String>,
+    /// A digression whose lookup found nothing last turn: a corrected
+    /// reference now runs it again, and "never mind" just goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_digression: Option<String>,
     pub history: Vec<TurnRecord>,
     /// What the assistant said last (for a resumed stream and for "repeat").
     pub last_reply: String,
@@ -224,6 +281,9 @@ impl SessionState {
             suspended: Vec::new(),
             failures: 0,
             bookings: Vec::new(),
+            looked_up: Vec::new(),
+            last_booking: None,
+            failed_digression: None,
             history: Vec::new(),
             last_reply: String::new(),
             ended: false,
@@ -248,6 +308,24 @@ impl SessionState {
         self.delivered.push(Delivered { key: key.to_string(), response: response.clone() });
         let excess = self.delivered.len().saturating_sub(MAX_DELIVERED);
         self.delivered.drain(..excess);
+    }
+
+    /// Every booking this session knows (made here, or looked up), the
+    /// latest state of each, most recently dealt with first.
+    pub fn known_bookings(&self) -> Vec<&BookingRecord> {
+        let mut all: Vec<&BookingRecord> = self.bookings.iter().rev().collect();
+        for b in self.looked_up.iter().rev() {
+            if all.iter().all(|k| k.booking_ref != b.booking_ref) {
+                all.push(b);
+            }
+        }
+        if let Some(last) = &self.last_booking
+            && let Some(pos) = all.iter().position(|b| &b.booking_ref == last)
+        {
+            let b = all.remove(pos);
+            all.insert(0, b);
+        }
+        all
     }
 
     pub fn awaiting(&self) -> Option<&str> {

@@ -7,12 +7,19 @@
 //! and every write carries an idempotency key, so repeating one can never
 //! book twice. Business answers ("sold out", "not found") are final and
 //! never retried; only transport failures and timeouts are.
+//!
+//! Every call of a turn also carries the turn's [`ToolContext`]: for a
+//! session whose clock is fixed (a demo, a QA replay, a test), the date the
+//! booking service should treat as today, so that "the twelfth of June" of
+//! a session living in June 2030 is on sale. Call sites never pass it: the
+//! runner hands each call a [`BoundTools`] with the context already bound.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -42,16 +49,99 @@ impl ToolError {
     }
 }
 
-/// The booking service's operations.
+/// What every tool call of one turn carries besides its request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ToolContext {
+    /// The session's "today" when its clock is fixed: the booking service
+    /// counts its sale window (not in the past, at most a year ahead) from
+    /// this date instead of its own clock. `None` for sessions on the real
+    /// clock: the service decides. A real booking backend may ignore it.
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The booking service's operations. Implementations pass
+/// [`ToolContext::as_of`] on to the service (a header over HTTP) where it
+/// checks dates: searches, holds, bookings and changes.
 #[async_trait]
 pub trait BookingTools: Send + Sync + 'static {
-    async fn search_flights(&self, query: FlightSearch) -> Result<FlightOffers, ToolError>;
-    async fn search_hotels(&self, query: HotelSearch) -> Result<HotelOffers, ToolError>;
-    async fn hold(&self, request: HoldRequest) -> Result<Booking, ToolError>;
-    async fn book(&self, request: BookRequest) -> Result<Booking, ToolError>;
-    async fn get_booking(&self, booking_ref: String) -> Result<Booking, ToolError>;
-    async fn modify_booking(&self, booking_ref: String, request: ModifyRequest) -> Result<Booking, ToolError>;
-    async fn cancel_booking(&self, booking_ref: String, request: CancelRequest) -> Result<Booking, ToolError>;
+    async fn search_flights(&self, query: FlightSearch, ctx: ToolContext) -> Result<FlightOffers, ToolError>;
+    async fn search_hotels(&self, query: HotelSearch, ctx: ToolContext) -> Result<HotelOffers, ToolError>;
+    async fn hold(&self, request: HoldRequest, ctx: ToolContext) -> Result<Booking, ToolError>;
+    async fn book(&self, request: BookRequest, ctx: ToolContext) -> Result<Booking, ToolError>;
+    async fn get_booking(&self, booking_ref: String, ctx: ToolContext) -> Result<Booking, ToolError>;
+    async fn modify_booking(
+        &self,
+        booking_ref: String,
+        request: ModifyRequest,
+        ctx: ToolContext,
+    ) -> Result<Booking, ToolError>;
+    async fn cancel_booking(
+        &self,
+        booking_ref: String,
+        request: CancelRequest,
+        ctx: ToolContext,
+    ) -> Result<Booking, ToolError>;
+}
+
+/// The booking tools as one turn's calls see them: [`BookingTools`] with
+/// the turn's [`ToolContext`] bound, so a call site names only its request.
+#[derive(Clone)]
+pub struct BoundTools {
+    tools: Arc<dyn BookingTools>,
+    ctx: ToolContext,
+}
+
+impl BoundTools {
+    pub fn context(&self) -> ToolContext {
+        self.ctx
+    }
+    pub async fn search_flights(&self, query: FlightSearch) -> Result<FlightOffers, ToolError> {
+        self.tools.search_flights(query, self.ctx).await
+    }
+    pub async fn search_hotels(&self, query: HotelSearch) -> Result<HotelOffers, ToolError> {
+        self.tools.search_hotels(query, self.ctx).await
+    }
+    pub async fn hold(&self, request: HoldRequest) -> Result<Booking, ToolError> {
+        self.tools.hold(request, self.ctx).await
+    }
+    pub async fn book(&self, request: BookRequest) -> Result<Booking, ToolError> {
+        self.tools.book(request, self.ctx).await
+    }
+    pub async fn get_booking(&self, booking_ref: String) -> Result<Booking, ToolError> {
+        self.tools.get_booking(booking_ref, self.ctx).await
+    }
+    pub async fn modify_booking(&self, booking_ref: String, request: ModifyRequest) -> Result<Booking, ToolError> {
+        self.tools.modify_booking(booking_ref, request, self.ctx).await
+    }
+    pub async fn cancel_booking(&self, booking_ref: String, request: CancelRequest) -> Result<Booking, ToolError> {
+        self.tools.cancel_booking(booking_ref, request, self.ctx).await
+    }
+}
+
+/// The tool calls of one turn: the context they all carry, and a record of
+/// each for the turn's `tool_calls`.
+#[derive(Debug, Default)]
+pub struct ToolCalls {
+    ctx: ToolContext,
+    records: Vec<ToolCallOut>,
+}
+
+impl ToolCalls {
+    pub fn new(ctx: ToolContext) -> Self {
+        ToolCalls { ctx, records: Vec::new() }
+    }
+
+    pub fn context(&self) -> ToolContext {
+        self.ctx
+    }
+
+    pub fn records(&self) -> &[ToolCallOut] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<ToolCallOut> {
+        self.records
+    }
 }
 
 /// How hard to try.
@@ -96,13 +186,15 @@ impl ToolRunner {
         self.tools.as_ref()
     }
 
-    /// Runs `call` with retries; appends a record to `log`.
-    pub async fn run<T, F, Fut>(&self, name: &str, log: &mut Vec<ToolCallOut>, call: F) -> Result<T, ToolError>
+    /// Runs `call` with retries, handing it the tools bound to the turn's
+    /// context; appends a record to `calls`.
+    pub async fn run<T, F, Fut>(&self, name: &str, calls: &mut ToolCalls, call: F) -> Result<T, ToolError>
     where
         T: Serialize,
-        F: Fn(Arc<dyn BookingTools>) -> Fut,
+        F: Fn(BoundTools) -> Fut,
         Fut: Future<Output = Result<T, ToolError>>,
     {
+        let bound = BoundTools { tools: self.tools.clone(), ctx: calls.ctx };
         let span =
             tracing::info_span!("tool_call", tool = name, attempts = tracing::field::Empty, ok = tracing::field::Empty);
         let started = Instant::now();
@@ -110,7 +202,7 @@ impl ToolRunner {
         let result = async {
             loop {
                 attempts += 1;
-                let outcome = match tokio::time::timeout(self.policy.attempt_timeout, call(self.tools.clone())).await {
+                let outcome = match tokio::time::timeout(self.policy.attempt_timeout, call(bound.clone())).await {
                     Ok(outcome) => outcome,
                     Err(_) => Err(ToolError::Unavailable(format!(
                         "no answer within {} ms",
@@ -138,7 +230,7 @@ impl ToolRunner {
             Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
             Err(e) => json!({"code": e.code(), "message": e.to_string()}),
         };
-        log.push(ToolCallOut {
+        calls.records.push(ToolCallOut {
             name: name.to_string(),
             ok: result.is_ok(),
             result: value,
@@ -165,11 +257,20 @@ mod tests {
         failures: u32,
         calls: AtomicU32,
         hang: bool,
+        /// The context of every search attempt.
+        seen: std::sync::Mutex<Vec<ToolContext>>,
+    }
+
+    impl Flaky {
+        fn new(failures: u32, hang: bool) -> Self {
+            Flaky { failures, calls: AtomicU32::new(0), hang, seen: std::sync::Mutex::new(Vec::new()) }
+        }
     }
 
     #[async_trait]
     impl BookingTools for Flaky {
-        async fn search_flights(&self, _q: FlightSearch) -> Result<FlightOffers, ToolError> {
+        async fn search_flights(&self, _q: FlightSearch, ctx: ToolContext) -> Result<FlightOffers, ToolError> {
+            self.seen.lock().expect("lock").push(ctx);
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             if self.hang {
                 tokio::time::sleep(Duration::from_secs(60)).await;
@@ -180,22 +281,22 @@ mod tests {
                 Ok(FlightOffers { offers: vec![] })
             }
         }
-        async fn search_hotels(&self, _q: HotelSearch) -> Result<HotelOffers, ToolError> {
+        async fn search_hotels(&self, _q: HotelSearch, _c: ToolContext) -> Result<HotelOffers, ToolError> {
             Err(ToolError::Rejected { code: "unknown_airport".into(), message: "no such city".into() })
         }
-        async fn hold(&self, _r: HoldRequest) -> Result<Booking, ToolError> {
+        async fn hold(&self, _r: HoldRequest, _c: ToolContext) -> Result<Booking, ToolError> {
             unreachable!()
         }
-        async fn book(&self, _r: BookRequest) -> Result<Booking, ToolError> {
+        async fn book(&self, _r: BookRequest, _c: ToolContext) -> Result<Booking, ToolError> {
             unreachable!()
         }
-        async fn get_booking(&self, _r: String) -> Result<Booking, ToolError> {
+        async fn get_booking(&self, _r: String, _c: ToolContext) -> Result<Booking, ToolError> {
             unreachable!()
         }
-        async fn modify_booking(&self, _r: String, _q: ModifyRequest) -> Result<Booking, ToolError> {
+        async fn modify_booking(&self, _r: String, _q: ModifyRequest, _c: ToolContext) -> Result<Booking, ToolError> {
             unreachable!()
         }
-        async fn cancel_booking(&self, _r: String, _q: CancelRequest) -> Result<Booking, ToolError> {
+        async fn cancel_booking(&self, _r: String, _q: CancelRequest, _c: ToolContext) -> Result<Booking, ToolError> {
             unreachable!()
         }
     }
@@ -224,30 +325,30 @@ mod tests {
 
     #[tokio::test]
     async fn retries_transport_failures_then_succeeds() {
-        let (runner, flaky) = runner(Flaky { failures: 2, calls: AtomicU32::new(0), hang: false });
-        let mut log = vec![];
+        let (runner, flaky) = runner(Flaky::new(2, false));
+        let mut log = ToolCalls::default();
         let out = runner.run("search_flights", &mut log, |t| async move { t.search_flights(query()).await }).await;
         assert!(out.is_ok());
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 3);
-        assert_eq!(log[0].attempts, 3);
-        assert!(log[0].ok);
+        assert_eq!(log.records()[0].attempts, 3);
+        assert!(log.records()[0].ok);
     }
 
     #[tokio::test]
     async fn gives_up_after_max_attempts() {
-        let (runner, flaky) = runner(Flaky { failures: 10, calls: AtomicU32::new(0), hang: false });
-        let mut log = vec![];
+        let (runner, flaky) = runner(Flaky::new(10, false));
+        let mut log = ToolCalls::default();
         let out = runner.run("search_flights", &mut log, |t| async move { t.search_flights(query()).await }).await;
         assert!(matches!(out, Err(ToolError::Unavailable(_))));
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 3);
-        assert!(!log[0].ok);
-        assert_eq!(log[0].result["code"], "unavailable");
+        assert!(!log.records()[0].ok);
+        assert_eq!(log.records()[0].result["code"], "unavailable");
     }
 
     #[tokio::test]
     async fn a_hanging_service_times_out() {
-        let (runner, _) = runner(Flaky { failures: 0, calls: AtomicU32::new(0), hang: true });
-        let mut log = vec![];
+        let (runner, _) = runner(Flaky::new(0, true));
+        let mut log = ToolCalls::default();
         let started = Instant::now();
         let out = runner.run("search_flights", &mut log, |t| async move { t.search_flights(query()).await }).await;
         assert!(matches!(out, Err(ToolError::Unavailable(_))));
@@ -256,8 +357,8 @@ mod tests {
 
     #[tokio::test]
     async fn business_errors_are_not_retried() {
-        let (runner, _) = runner(Flaky { failures: 0, calls: AtomicU32::new(0), hang: false });
-        let mut log = vec![];
+        let (runner, _) = runner(Flaky::new(0, false));
+        let mut log = ToolCalls::default();
         let q = HotelSearch { city: "XXX".into(), check_in: "2030-01-01".into(), nights: 1, guests: 1 };
         let out = runner
             .run("search_hotels", &mut log, |t| {
@@ -266,6 +367,18 @@ mod tests {
             })
             .await;
         assert!(matches!(out, Err(ToolError::Rejected { .. })));
-        assert_eq!(log[0].attempts, 1);
+        assert_eq!(log.records()[0].attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn every_attempt_carries_the_turns_context() {
+        let (runner, flaky) = runner(Flaky::new(1, false));
+        let as_of = NaiveDate::from_ymd_opt(2030, 6, 3);
+        let mut calls = ToolCalls::new(ToolContext { as_of });
+        let out = runner.run("search_flights", &mut calls, |t| async move { t.search_flights(query()).await }).await;
+        assert!(out.is_ok());
+        let seen = flaky.seen.lock().expect("lock").clone();
+        assert_eq!(seen, vec![ToolContext { as_of }; 2], "the retry carries it too");
+        assert_eq!(calls.into_records().len(), 1);
     }
 }

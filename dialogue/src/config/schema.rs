@@ -112,6 +112,22 @@ pub struct Messages {
     /// question: `{heard}` (e.g. "from Boston") and `{prompt}`.
     #[serde(default = "default_implicit_confirm")]
     pub implicit_confirm: String,
+    /// A digression's lookup found nothing: said before going back to the
+    /// flow it interrupted.
+    #[serde(default = "default_digression_not_found")]
+    pub digression_not_found: String,
+    /// A digression the caller dropped ("never mind") or did not answer:
+    /// said before going back.
+    #[serde(default = "default_digression_dropped")]
+    pub digression_dropped: String,
+}
+
+fn default_digression_not_found() -> String {
+    "I couldn't find a booking with the reference {booking_ref|spell}.".into()
+}
+
+fn default_digression_dropped() -> String {
+    "OK, let's leave that.".into()
 }
 
 fn default_ambiguous_date() -> String {

@@ -239,6 +239,8 @@ fn check_messages(c: &mut Checker) {
         ("nearest_dates", &m.nearest_dates),
         ("offer_person", &m.offer_person),
         ("implicit_confirm", &m.implicit_confirm),
+        ("digression_not_found", &m.digression_not_found),
+        ("digression_dropped", &m.digression_dropped),
     ];
     for (name, text) in all {
         if text.trim().is_empty() {

@@ -12,6 +12,7 @@ use voxbook_proto::booking::{
     ModifyRequest,
 };
 
+use super::context::{self, Referent};
 use super::{Engine, Turn, no_values, render, reprompt, speech};
 use crate::assistant::{Assistant, FlowDef};
 use crate::config::{ActionTool, LookupTool, SlotKind};
@@ -85,23 +86,47 @@ impl Engine {
         turn: &mut Turn,
     ) {
         let Some(def) = a.flow(name).cloned() else { return };
-        let mut flow = FlowState {
-            name: def.name.clone(),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
-            stage: Stage::Filling,
-            slots: Default::default(),
-            filled_order: Vec::new(),
-            options: Vec::new(),
-            chosen: None,
-            hold_ref: None,
-            booking: None,
-            awaiting: None,
-            last_prompt: String::new(),
-        };
+        let mut flow = FlowState::new(&def.name, &uuid::Uuid::new_v4().simple().to_string());
         let slots = applicable_slots(&def, &flow);
         let ctx =
             SlotContext { slots: &slots, filled: &flow.slots, filled_order: &[], awaiting: None, correction: false };
-        let assignments = assign(a, &u.words, &u.entities, &ctx);
+        let mut assignments = assign(a, &u.words, &u.entities, &ctx);
+        // The booking meant may be one this session knows ("cancel that
+        // booking"): take it, look it up, and read the values again for
+        // its kind ("move it to friday" is a flight's departure).
+        let needs_ref = def.slots.iter().any(|s| s == "booking_ref");
+        if needs_ref && !assignments.iter().any(|x| x.slot == "booking_ref") {
+            match context::booking_referent(state, &u.words, def.action.is_some()) {
+                Referent::One(code) => {
+                    flow.fill("booking_ref", SlotValue::Code(code));
+                    if matches!(def.lookup.as_ref().map(|l| l.tool), Some(LookupTool::GetBooking)) {
+                        if let Err(outcome) = self.lookup_booking(a, &def, &mut flow, turn).await {
+                            self.settle(a, state, flow, outcome, turn);
+                            return;
+                        }
+                        let slots = applicable_slots(&def, &flow);
+                        let ctx = SlotContext {
+                            slots: &slots,
+                            filled: &flow.slots,
+                            filled_order: &[],
+                            awaiting: None,
+                            correction: false,
+                        };
+                        assignments = assign(a, &u.words, &u.entities, &ctx);
+                    }
+                }
+                Referent::Several(bookings) => {
+                    let _ = self.apply(a, &def, &mut flow, assignments, turn).await;
+                    let listed: Vec<String> = bookings.iter().map(|b| b.summary.clone()).collect();
+                    let text = render(&a.messages.which_booking, &HashMap::from([("bookings", or_list(&listed))]));
+                    flow.ref_choices = bookings.into_iter().map(|b| b.booking_ref).collect();
+                    let outcome = self.prompt(&mut flow, Some("booking_ref"), text, turn);
+                    self.settle(a, state, flow, outcome, turn);
+                    return;
+                }
+                Referent::Unknown => {}
+            }
+        }
         let outcome = if self.apply(a, &def, &mut flow, assignments, turn).await {
             Outcome::Continue
         } else {
@@ -124,7 +149,9 @@ impl Engine {
         let deny = u.score_of("deny", threshold).is_some();
         let slots = applicable_slots(&def, &flow);
         let awaiting = flow.awaiting.clone().filter(|s| a.slot(s).is_some());
-        let filled_order = flow.filled_order.clone();
+        // A correction goes first to what was heard doubtfully.
+        let mut filled_order = flow.filled_order.clone();
+        filled_order.sort_by_key(|s| flow.doubtful.contains(s));
         let ctx = SlotContext {
             slots: &slots,
             filled: &flow.slots,
@@ -132,7 +159,13 @@ impl Engine {
             awaiting: awaiting.as_deref(),
             correction: u.correction || (deny && flow.stage != Stage::Filling),
         };
-        let assignments = assign(a, &u.words, &u.entities, &ctx);
+        let mut assignments = assign(a, &u.words, &u.entities, &ctx);
+        // Answers to a question that listed choices: which booking, which
+        // reading of a date, which of the nearest dates, or a person.
+        if let Some(outcome) = self.answer_to_choices(a, &def, &mut flow, state, u, &mut assignments, turn).await {
+            self.settle(a, state, flow, outcome, turn);
+            return;
+        }
 
         // "The second one" also reads as a date (the 2nd): while options are
         // on offer, a pick wins unless the user is correcting something.
@@ -166,6 +199,10 @@ impl Engine {
                     }
                     None => self.advance(a, &def, &mut flow, turn).await,
                 },
+                Stage::Filling if deny && def.digression && !state.suspended.is_empty() => {
+                    turn.say(render(&a.messages.digression_dropped, &no_values()));
+                    Outcome::Dropped
+                }
                 Stage::Filling if deny => {
                     self.release_hold(&mut flow, turn).await;
                     turn.say(render(&a.messages.anything_else, &no_values()));
@@ -176,10 +213,107 @@ impl Engine {
                 Stage::Filling if flow.awaiting.is_none() && flow.slots.len() >= def.slots.len() => {
                     self.advance(a, &def, &mut flow, turn).await
                 }
+                // A digression is not worth a second try: go back.
+                _ if def.digression && !state.suspended.is_empty() => {
+                    turn.say(render(&a.messages.digression_dropped, &no_values()));
+                    Outcome::Dropped
+                }
                 _ => self.flow_not_understood(a, state, &flow, turn),
             }
         };
         self.settle(a, state, flow, outcome, turn);
+    }
+
+    /// The answer to a question that listed choices (see the fields of
+    /// [`FlowState`]): Some when it settled the turn.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer_to_choices(
+        &self,
+        a: &Assistant,
+        def: &FlowDef,
+        flow: &mut FlowState,
+        state: &mut SessionState,
+        u: &Understanding,
+        assignments: &mut Vec<Assignment>,
+        turn: &mut Turn,
+    ) -> Option<Outcome> {
+        let threshold = a.settings.intent_threshold;
+        let affirm = u.score_of("affirm", threshold).is_some();
+        let deny = u.score_of("deny", threshold).is_some();
+        let awaited = flow.awaiting.clone();
+        // Which booking.
+        if awaited.as_deref() == Some("booking_ref") && !flow.ref_choices.is_empty() {
+            let named = assignments.iter().any(|x| x.slot == "booking_ref");
+            let choices = std::mem::take(&mut flow.ref_choices);
+            if !named {
+                match context::pick_listed(state, &choices, &u.words, u.pick) {
+                    Some(code) => assignments.push(Assignment::filled("booking_ref", SlotValue::Code(code))),
+                    None => {
+                        flow.ref_choices = choices;
+                        return Some(self.flow_not_understood(a, state, flow, turn));
+                    }
+                }
+            }
+        }
+        // Which reading of a date ("the fourth of july or april the seventh?").
+        if let Some(slot) = awaited.clone()
+            && !flow.date_choices.is_empty()
+        {
+            let choices = std::mem::take(&mut flow.date_choices);
+            let said_date = assignments.iter().any(|x| x.slot == slot && x.alternative.is_none());
+            if !said_date {
+                let by_month = choices.iter().filter(|d| {
+                    u.words.iter().any(|w| speech::month_name(**d).eq_ignore_ascii_case(w))
+                });
+                let picked = match (by_month.collect::<Vec<_>>().as_slice(), u.pick) {
+                    ([one], _) => Some(**one),
+                    (_, Some(Pick::Index(i))) => choices.get(i).copied(),
+                    (_, Some(Pick::Last)) => choices.last().copied(),
+                    _ => None,
+                };
+                match picked {
+                    Some(d) => {
+                        assignments.retain(|x| x.slot != slot);
+                        assignments.push(Assignment::filled(&slot, SlotValue::Date(d)));
+                    }
+                    None => flow.date_choices = choices,
+                }
+            }
+        }
+        // One of the nearest dates that have something.
+        if let Some(slot) = awaited.clone()
+            && !flow.suggested_dates.is_empty()
+            && !assignments.iter().any(|x| x.slot == slot)
+        {
+            let picked = match u.pick {
+                Some(Pick::Index(i)) => flow.suggested_dates.get(i).copied(),
+                Some(Pick::Last) => flow.suggested_dates.last().copied(),
+                _ if affirm && !deny => flow.suggested_dates.first().copied(),
+                _ => None,
+            };
+            if let Some(d) = picked {
+                assignments.push(Assignment::filled(&slot, SlotValue::Date(d)));
+            }
+        }
+        // A person was offered after searches found nothing.
+        if flow.person_offered && assignments.is_empty() && affirm && !deny {
+            self.release_hold(flow, turn).await;
+            turn.say(render(&a.messages.handoff, &no_values()));
+            turn.handoff = true;
+            state.ended = true;
+            return Some(Outcome::Dropped);
+        }
+        if !assignments.is_empty() {
+            flow.suggested_dates.clear();
+            flow.person_offered = false;
+            let outcome = if self.apply(a, def, flow, std::mem::take(assignments), turn).await {
+                Outcome::Continue
+            } else {
+                self.advance(a, def, flow, turn).await
+            };
+            return Some(outcome);
+        }
+        None
     }
 
     /// Puts a flow back, or closes it and resumes a suspended one.
@@ -199,7 +333,11 @@ impl Engine {
                     return;
                 }
                 if let Some(previous) = state.suspended.pop() {
-                    let values = HashMap::from([("prompt", previous.last_prompt.clone())]);
+                    let topic = a
+                        .flow(&previous.name)
+                        .and_then(|d| d.topic.clone())
+                        .unwrap_or_else(|| "where we were".to_string());
+                    let values = HashMap::from([("prompt", previous.last_prompt.clone()), ("topic", topic)]);
                     turn.say(render(&a.messages.resume, &values));
                     state.flow = Some(previous);
                 }
@@ -262,8 +400,20 @@ impl Engine {
         let order = def.all_slots();
         assignments.sort_by_key(|x| order.iter().position(|s| *s == x.slot).unwrap_or(usize::MAX));
         let mut rejected = false;
-        for Assignment { slot, value, .. } in assignments {
+        for Assignment { slot, value, span, alternative } in assignments {
             let Some(sdef) = a.slot(&slot) else { continue };
+            if let (Some(SlotValue::Date(second)), SlotValue::Date(first)) = (&alternative, &value) {
+                // "04/07": ask which, and take nothing yet.
+                let values = HashMap::from([
+                    ("first", speech::date(*first, turn.today)),
+                    ("second", speech::date(*second, turn.today)),
+                ]);
+                let text = render(&a.messages.ambiguous_date, &values);
+                flow.date_choices = vec![*first, *second];
+                self.prompt(flow, Some(&slot), text, turn);
+                rejected = true;
+                continue;
+            }
             let problem = match (&sdef.kind, &value) {
                 (SlotKind::Date, SlotValue::Date(d)) if *d < turn.today => Some(&a.messages.past_date),
                 (SlotKind::Date, SlotValue::Date(d))
@@ -301,6 +451,12 @@ impl Engine {
             }
             if flow.slots.get(&slot) == Some(&value) {
                 continue;
+            }
+            let doubtful = (span.start..span.end).any(|i| turn.doubtful_words.get(i).copied().unwrap_or(false));
+            flow.doubtful.retain(|s| *s != slot);
+            if doubtful {
+                turn.readback.push(readback(a, sdef, &value, turn.today));
+                flow.doubtful.push(slot.clone());
             }
             flow.fill(&slot, value);
             self.invalidate(def, flow, &slot, turn).await;
@@ -342,14 +498,14 @@ impl Engine {
         let prompt = self.slot_prompt(a, def, flow, slot, turn);
         flow.awaiting = Some(slot.to_string());
         flow.last_prompt = prompt.clone();
-        turn.say(prompt);
+        turn.ask(prompt);
     }
 
     /// Says `text` and waits for `awaiting`.
     fn prompt(&self, flow: &mut FlowState, awaiting: Option<&str>, text: String, turn: &mut Turn) -> Outcome {
         flow.awaiting = awaiting.map(str::to_string);
         flow.last_prompt = text.clone();
-        turn.say(text);
+        turn.ask(text);
         Outcome::Continue
     }
 
@@ -503,6 +659,12 @@ impl Engine {
         match result {
             Ok(booking) => {
                 let changeable = booking.status == BookingStatus::Confirmed;
+                turn.looked_up.push(BookingRecord {
+                    booking_ref: booking.booking_ref.clone(),
+                    kind: kind_of(&booking).to_string(),
+                    status: booking.status.as_str().to_string(),
+                    summary: speech::booking_summary(a, &booking, turn.today),
+                });
                 flow.booking = Some(booking);
                 remap_changes(flow);
                 if def.action.is_some() && !changeable {
@@ -511,6 +673,13 @@ impl Engine {
                     return Err(Outcome::Dropped);
                 }
                 Ok(())
+            }
+            Err(ToolError::Rejected { .. }) if def.digression => {
+                // A digression does not hold the caller up: say so, go back
+                // (a corrected reference next turn still gets its answer).
+                turn.say(render(&a.messages.digression_not_found, &self.values(a, def, flow, turn)));
+                turn.failed_digression = Some(def.name.clone());
+                Err(Outcome::Dropped)
             }
             Err(ToolError::Rejected { .. }) => {
                 let text = render(&a.messages.booking_not_found, &self.values(a, def, flow, turn));
@@ -527,61 +696,107 @@ impl Engine {
     }
 
     async fn search(&self, a: &Assistant, def: &FlowDef, flow: &mut FlowState, turn: &mut Turn) -> Result<(), Outcome> {
-        let slots = &flow.slots;
-        let code =
-            |name: &str| slots.get(name).and_then(SlotValue::as_place).map(|p| p.code.clone()).unwrap_or_default();
-        let count = |name: &str| slots.get(name).and_then(SlotValue::as_count).unwrap_or(1);
-        let result = match def.lookup.as_ref().map(|l| l.tool) {
-            Some(LookupTool::SearchFlights) => {
-                let query = FlightSearch {
-                    origin: code("origin"),
-                    destination: code("destination"),
-                    depart_date: iso(slots.get("depart_date")).unwrap_or_default(),
-                    return_date: iso(slots.get("return_date")),
-                    passengers: count("passengers"),
-                    cabin: slots.get("cabin").and_then(SlotValue::as_text).and_then(Cabin::parse).unwrap_or_default(),
-                };
-                self.tools
-                    .run("search_flights", &mut turn.tool_calls, |t| {
-                        let q = query.clone();
-                        async move { t.search_flights(q).await }
-                    })
-                    .await
-                    .map(|r| offers_from_flights(r.offers))
-            }
-            _ => {
-                let query = HotelSearch {
-                    city: code("city"),
-                    check_in: iso(slots.get("check_in")).unwrap_or_default(),
-                    nights: count("nights"),
-                    guests: count("guests"),
-                };
-                self.tools
-                    .run("search_hotels", &mut turn.tool_calls, |t| {
-                        let q = query.clone();
-                        async move { t.search_hotels(q).await }
-                    })
-                    .await
-                    .map(|r| offers_from_hotels(r.offers))
-            }
-        };
+        let date_slot = def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
+        let result = self.run_search(def, &flow.slots, turn).await;
         match result {
-            Ok(offers) if !offers.is_empty() => {
-                flow.options = offers.into_iter().take(a.settings.options_to_offer).collect();
+            Ok(found) if !found.offers.is_empty() => {
+                flow.empty_searches = 0;
+                flow.options = found.offers.into_iter().take(a.settings.options_to_offer).collect();
                 Ok(())
             }
             Ok(_) | Err(ToolError::Rejected { .. }) => {
+                flow.empty_searches += 1;
+                flow.suggested_dates = result.map(|found| found.nearest_dates).unwrap_or_default();
                 let none = def
                     .lookup
                     .as_ref()
                     .and_then(|l| l.none.clone())
                     .unwrap_or_else(|| a.messages.no_options_left.clone());
-                let text = render(&none, &self.values(a, def, flow, turn));
+                let mut text = render(&none, &self.values(a, def, flow, turn));
+                if !flow.suggested_dates.is_empty() {
+                    let said: Vec<String> = flow.suggested_dates.iter().map(|d| speech::date(*d, turn.today)).collect();
+                    let dates = or_list(&said);
+                    text = format!("{text} {}", render(&a.messages.nearest_dates, &HashMap::from([("dates", dates)])));
+                }
+                if flow.empty_searches >= 2 {
+                    flow.person_offered = true;
+                    text = format!("{text} {}", render(&a.messages.offer_person, &no_values()));
+                } else if flow.suggested_dates.is_empty()
+                    && let Some(slot) = &date_slot
+                    && !text.trim_end().ends_with('?')
+                {
+                    text = format!("{text} {}", self.slot_prompt(a, def, flow, slot, turn));
+                }
                 // "How about the fourteenth?" should land on the first date.
-                let date_slot = def.slots.iter().find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date)).cloned();
                 Err(self.prompt(flow, date_slot.as_deref(), text, turn))
             }
             Err(ToolError::Unavailable(_)) => Err(self.unavailable(a, flow, turn)),
+        }
+    }
+
+    /// Runs the flow's search as one tool call. When nothing is found on
+    /// the date asked for, the same call looks up to three days either
+    /// side (never in the past) and reports the two nearest dates that
+    /// have something, as a travel agent's "flexible dates" search does.
+    async fn run_search(
+        &self,
+        def: &FlowDef,
+        slots: &std::collections::BTreeMap<String, SlotValue>,
+        turn: &mut Turn,
+    ) -> Result<Searched, ToolError> {
+        let code =
+            |name: &str| slots.get(name).and_then(SlotValue::as_place).map(|p| p.code.clone()).unwrap_or_default();
+        let count = |name: &str| slots.get(name).and_then(SlotValue::as_count).unwrap_or(1);
+        let date = |name: &str| slots.get(name).and_then(SlotValue::as_date);
+        let shifted = |d: Option<chrono::NaiveDate>, shift: i64| {
+            d.and_then(|d| d.checked_add_signed(chrono::Duration::days(shift))).map(|d| d.format("%Y-%m-%d").to_string())
+        };
+        let today = turn.today;
+        match def.lookup.as_ref().map(|l| l.tool) {
+            Some(LookupTool::SearchFlights) => {
+                let (depart, back) = (date("depart_date"), date("return_date"));
+                let query = |shift: i64| FlightSearch {
+                    origin: code("origin"),
+                    destination: code("destination"),
+                    depart_date: shifted(depart, shift).unwrap_or_default(),
+                    return_date: shifted(back, shift),
+                    passengers: count("passengers"),
+                    cabin: slots.get("cabin").and_then(SlotValue::as_text).and_then(Cabin::parse).unwrap_or_default(),
+                };
+                self.tools
+                    .run("search_flights", &mut turn.tool_calls, |t| {
+                        let queries: Vec<(i64, FlightSearch)> = SHIFTS.iter().map(|s| (*s, query(*s))).collect();
+                        async move {
+                            flexible(depart, today, queries, |q| {
+                                let t = t.clone();
+                                async move { t.search_flights(q).await.map(|r| offers_from_flights(r.offers)) }
+                            })
+                            .await
+                        }
+                    })
+                    .await
+            }
+            _ => {
+                let check_in = date("check_in");
+                let query = |shift: i64| HotelSearch {
+                    city: code("city"),
+                    check_in: shifted(check_in, shift).unwrap_or_default(),
+                    nights: count("nights"),
+                    guests: count("guests"),
+                };
+                self.tools
+                    .run("search_hotels", &mut turn.tool_calls, |t| {
+                        let queries: Vec<(i64, HotelSearch)> = SHIFTS.iter().map(|s| (*s, query(*s))).collect();
+                        async move {
+                            flexible(check_in, today, queries, |q| {
+                                let t = t.clone();
+                                async move { t.search_hotels(q).await.map(|r| offers_from_hotels(r.offers)) }
+                            })
+                            .await
+                        }
+                    })
+                    .await
+            }
         }
     }
 
@@ -793,6 +1008,72 @@ impl Engine {
                 Outcome::Dropped
             }
         }
+    }
+}
+
+/// Day shifts a search tries, the date asked for first, then nearest first.
+const SHIFTS: [i64; 7] = [0, 1, -1, 2, -2, 3, -3];
+
+/// What a search found: offers on the date asked for, or else the nearest
+/// dates that have some.
+#[derive(Debug, serde::Serialize)]
+struct Searched {
+    offers: Vec<Offer>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nearest_dates: Vec<chrono::NaiveDate>,
+}
+
+/// Runs `queries` (by day shift, the asked date first) until the asked
+/// date has offers, or two other dates (not before `today`) do.
+async fn flexible<Q, F, Fut>(
+    asked: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+    queries: Vec<(i64, Q)>,
+    search: F,
+) -> Result<Searched, ToolError>
+where
+    F: Fn(Q) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Offer>, ToolError>>,
+{
+    let mut nearest = Vec::new();
+    for (shift, query) in queries {
+        let day = asked.and_then(|d| d.checked_add_signed(chrono::Duration::days(shift)));
+        if shift != 0 && day.is_none_or(|d| d < today) {
+            continue;
+        }
+        match search(query).await {
+            Ok(offers) if shift == 0 && !offers.is_empty() => return Ok(Searched { offers, nearest_dates: nearest }),
+            Ok(offers) if !offers.is_empty() => nearest.extend(day),
+            // The date asked for can be refused (past, too far ahead):
+            // that answer stands, nothing nearby is tried.
+            Err(e @ ToolError::Rejected { .. }) if shift == 0 => return Err(e),
+            Err(e @ ToolError::Unavailable(_)) => return Err(e),
+            _ => {}
+        }
+        if nearest.len() == 2 || asked.is_none() {
+            break;
+        }
+    }
+    nearest.sort();
+    Ok(Searched { offers: Vec::new(), nearest_dates: nearest })
+}
+
+/// A doubtful value as said back: the slot's first cue word and the value
+/// ("from Boston", "on Friday the 7th of June"), or the value alone.
+fn readback(a: &Assistant, def: &crate::assistant::SlotDef, value: &SlotValue, today: chrono::NaiveDate) -> String {
+    let said = speech::slot_value(a, def, value, today);
+    match def.cues.first() {
+        Some(cue) if !cue.is_empty() => format!("{} {said}", cue.join(" ")),
+        _ => said,
+    }
+}
+
+/// "a, b or c".
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{}, or {last}", init.join(", ")),
     }
 }
 

@@ -29,6 +29,11 @@ pub fn date(d: NaiveDate, today: NaiveDate) -> String {
     out
 }
 
+/// The month's English name ("July").
+pub fn month_name(d: NaiveDate) -> String {
+    d.format("%B").to_string()
+}
+
 /// An ISO date from the booking service, said; the raw text if it is not one.
 pub fn iso_date(text: &str, today: NaiveDate) -> String {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| date(d, today)).unwrap_or_else(|_| text.to_string())

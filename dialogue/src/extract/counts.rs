@@ -232,7 +232,7 @@ fn companions_at(words: &[String], i: usize) -> Option<Found<u32>> {
     if w(0) == "me" && w(1) == "and" && w(2) == "my" {
         let k = i + 3;
         if COMPANIONS.contains(&word(words, k)) {
-            return Some(Found::new(2, i, k + 1));
+            return Some(more_companions(words, 2, k + 1).unwrap_or(Found::new(2, i, k + 1))).map(|f| Found::new(f.value, i, f.span.end));
         }
         if word(words, k) == "parents" {
             return Some(Found::new(3, i, k + 1));
@@ -247,6 +247,37 @@ fn companions_at(words: &[String], i: usize) -> Option<Found<u32>> {
         return Some(Found::new(2, i, i + 4));
     }
     None
+}
+
+/// Words that may stand between "my"/"our" and a companion ("our little boy").
+const COMPANION_ADJECTIVES: &[&str] = &["little", "young", "baby", "teenage", "older", "younger", "eldest", "youngest", "elderly", "new"];
+
+/// Companions added after a party of `so_far` ending at `at`: "and our
+/// little boy" (+1), "and my two kids" (+2). The longest such chain.
+fn more_companions(words: &[String], so_far: u32, at: usize) -> Option<Found<u32>> {
+    if word(words, at) != "and" {
+        return None;
+    }
+    let mut k = at + 1;
+    if matches!(word(words, k), "my" | "our" | "the") {
+        k += 1;
+    }
+    let added = if let Some(n) = cardinal_at(words, k) {
+        let mut j = n.span.end;
+        while COMPANION_ADJECTIVES.contains(&word(words, j)) {
+            j += 1;
+        }
+        (COMPANIONS_PLURAL.contains(&word(words, j)) || COMPANIONS.contains(&word(words, j))).then_some((n.value, j + 1))
+    } else {
+        while COMPANION_ADJECTIVES.contains(&word(words, k)) {
+            k += 1;
+        }
+        let boy_or_girl = matches!(word(words, k), "boy" | "girl");
+        (COMPANIONS.contains(&word(words, k)) || boy_or_girl).then_some((1, k + 1))
+    };
+    let (n, end) = added?;
+    let total = so_far.checked_add(n)?;
+    Some(more_companions(words, total, end).unwrap_or(Found::new(total, at, end)))
 }
 
 /// Words after "night(s)" that make it an adjective ("a night flight").
@@ -385,6 +416,13 @@ mod tests {
         assert_eq!(counts("two adults", &[]), vec![]);
         assert_eq!(counts("two adults", &[""]), vec![]);
         assert_eq!(counts("ten thousand people", PEOPLE_NOUNS), vec![]);
+    }
+
+    #[test]
+    fn companions_are_counted_along_a_chain() {
+        assert_eq!(party("me and my wife and our little boy"), vec![p(3, "me and my wife and our little boy")]);
+        assert_eq!(party("me and my husband and our two kids"), vec![p(4, "me and my husband and our two kids")]);
+        assert_eq!(party("me and my wife and"), vec![p(2, "me and my wife")]);
     }
 
     #[test]

@@ -382,12 +382,17 @@ impl Gazetteer {
     /// first letter must agree (a mishearing rarely changes it, and it
     /// keeps unrelated towns out).
     pub fn closest(&self, heard: &str) -> Option<Place> {
+        self.closest_name(heard).map(|(_, place)| place)
+    }
+
+    /// [`Gazetteer::closest`], with the name it matched ("boston").
+    pub fn closest_name(&self, heard: &str) -> Option<(String, Place)> {
         let limit = super::fuzzy::allowed(heard.len());
         let first = heard.bytes().next()?;
         if limit == 0 || numbers::is_number_word(heard) {
             return None;
         }
-        let mut best: Option<(&Entry, usize)> = None;
+        let mut best: Option<(&String, &Entry, usize)> = None;
         let mut tied = false;
         for (key, entry) in &self.by_key {
             if entry.needs_cue || key.contains(' ') || key.as_bytes().first() != Some(&first) {
@@ -398,16 +403,16 @@ impl Gazetteer {
                 continue;
             }
             match best {
-                Some((b, bd)) if d == bd && b.place.code != entry.place.code => tied = true,
-                Some((_, bd)) if d >= bd => {}
+                Some((_, b, bd)) if d == bd && b.place.code != entry.place.code => tied = true,
+                Some((_, _, bd)) if d >= bd => {}
                 _ => {
-                    best = Some((entry, d));
+                    best = Some((key, entry, d));
                     tied = false;
                 }
             }
         }
         match (best, tied) {
-            (Some((entry, _)), false) => Some(entry.place.clone()),
+            (Some((key, entry, _)), false) => Some((key.clone(), entry.place.clone())),
             _ => None,
         }
     }

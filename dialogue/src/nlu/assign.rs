@@ -43,6 +43,12 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// A value for `slot` the dialogue decided on itself (a listed choice
+    /// the caller picked), not found in the words.
+    pub fn filled(slot: &str, value: SlotValue) -> Assignment {
+        Assignment::new(slot, value, Span::new(0, 0))
+    }
+
     fn new(slot: &str, value: SlotValue, span: Span) -> Assignment {
         Assignment { slot: slot.to_string(), value, span, alternative: None }
     }
@@ -157,7 +163,26 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
         }
         let most_recent =
             || ctx.filled_order.iter().rev().find_map(|name| candidates.iter().find(|d| d.name == *name).copied());
-        let chosen = if ctx.correction && most_recent().is_some() {
+        // "No, Boston" after "Austin to Denver": the city it sounds like.
+        let sounds_like = || -> Option<&SlotDef> {
+            let EntityValue::Place(new) = &entity.value else { return None };
+            let new_name = new.name.to_lowercase();
+            let mut scored: Vec<(usize, &SlotDef)> = candidates
+                .iter()
+                .filter_map(|d| {
+                    let old = ctx.filled.get(&d.name)?.as_place()?;
+                    Some((crate::extract::fuzzy::distance(&old.name.to_lowercase(), &new_name, 64), *d))
+                })
+                .collect();
+            scored.sort_by_key(|(d, _)| *d);
+            match scored.as_slice() {
+                [(best, def), rest @ ..] if rest.first().is_none_or(|(next, _)| next > best) => Some(*def),
+                _ => None,
+            }
+        };
+        let chosen = if ctx.correction && sounds_like().is_some() {
+            sounds_like()
+        } else if ctx.correction && most_recent().is_some() {
             most_recent()
         } else if let Some(awaited) = candidates.iter().find(|d| Some(d.name.as_str()) == ctx.awaiting) {
             Some(*awaited)

@@ -7,7 +7,9 @@
 //! engine's job, with [`assign`] mapping values to slots.
 
 pub mod assign;
+pub mod awaited;
 pub mod classifier;
+pub mod content;
 pub mod entities;
 pub mod options;
 pub mod typos;
@@ -20,7 +22,7 @@ use voxbook_proto::api::{IntentOut, ParseResponse};
 use crate::assistant::Assistant;
 use crate::extract::tokens::tokenize;
 use assign::{SlotContext, assign};
-use entities::{Entity, RefMode, mask};
+use entities::{Entity, EntityValue, RefMode, mask};
 use options::Pick;
 
 /// Intent name for an utterance that gives slot values but no intent.
@@ -77,33 +79,122 @@ impl Understanding {
 
 /// Hints from the dialogue state.
 #[derive(Debug, Clone, Copy)]
-pub struct Hints {
+pub struct Hints<'a> {
     pub ref_mode: RefMode,
     /// Options were just read out, so a bare number picks one.
     pub options_offered: bool,
+    /// The slot the assistant just asked for: near misses of its values
+    /// count ("one wait" → one way).
+    pub awaiting: Option<&'a str>,
 }
 
+/// Words that, between two values of the same kind, take the first back
+/// ("the 13th, no, the 14th").
+const TAKE_BACK: [&[&str]; 8] =
+    [&["no"], &["sorry"], &["actually"], &["i", "mean"], &["rather"], &["make", "that"], &["wait"], &["scratch", "that"]];
+
 pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hints) -> Understanding {
-    let words = tokenize(text);
-    let entities = assistant.entity_finder().find(&words, today, hints.ref_mode);
+    let mut words = tokenize(text);
+    typos::repair(&mut words, assistant.keywords(), assistant.gazetteer());
+    let mut entities = assistant.entity_finder().find(&words, today, hints.ref_mode);
+    if let Some(awaited) = hints.awaiting.and_then(|s| assistant.slot(s)) {
+        let near = awaited::near_misses(assistant, &words, &entities, awaited);
+        entities.retain(|e| near.iter().all(|n| !n.span.overlaps(e.span)));
+        entities.extend(near);
+        entities.sort_by_key(|e| e.span.start);
+    }
+    let took_back = settle_take_backs(&words, &mut entities);
     let masked = mask(&words, &entities);
     // Patterns see the masked text too: a booking reference spelled in the
     // NATO alphabet says "hotel" without asking for one.
     let intents = assistant.classifier().score(&masked.join(" "), &masked);
     let pick = options::find_pick(&words, hints.options_offered);
+    // A marker that took back a value of this same utterance corrects
+    // nothing said before it.
+    let first_value = entities.first().map_or(words.len(), |e| e.span.start);
+    let scope = if took_back { &words[..first_value] } else { &words[..] };
     let correction = CORRECTION_MARKERS
         .iter()
-        .any(|marker| words.windows(marker.len()).any(|w| w.iter().zip(marker.iter()).all(|(a, b)| a == b)));
+        .any(|marker| scope.windows(marker.len()).any(|w| w.iter().zip(marker.iter()).all(|(a, b)| a == b)));
     Understanding { words, intents, entities, pick, correction }
+}
+
+/// Self-corrections inside one utterance: "make that the 13th, no, the
+/// 14th", "a room in milan, actually no, make it turin", "three
+/// passengers, no wait, four". The later value takes the place (and so
+/// the cue) of the one it takes back, which is dropped; a value said
+/// twice ("no, boston, i said boston") counts once. True when something
+/// was taken back.
+fn settle_take_backs(words: &[String], entities: &mut Vec<Entity>) -> bool {
+    let mut took_back = false;
+    let mut k = 1;
+    while k < entities.len() {
+        let b = entities[k].clone();
+        // The nearest earlier value of the same kind, with nothing of the
+        // kind after the take-back word.
+        let earlier = (0..k).rev().find(|&j| same_kind(&entities[j].value, &b.value));
+        let Some(j) = earlier else {
+            k += 1;
+            continue;
+        };
+        if entities[j].value == b.value {
+            entities.remove(k);
+            continue;
+        }
+        let marker_at = take_back_at(words, entities[j].span.end, b.span.start);
+        let clear_after_marker = marker_at.is_some_and(|m| entities[j + 1..k].iter().all(|e| e.span.start < m));
+        if clear_after_marker {
+            let mut value = b.value.clone();
+            // "three passengers, no wait, four": the bare four is a party.
+            if let (EntityValue::Party(_), EntityValue::Number(n)) = (&entities[j].value, &value) {
+                value = EntityValue::Party(*n);
+            }
+            if let (EntityValue::Nights(_), EntityValue::Number(n)) = (&entities[j].value, &value) {
+                value = EntityValue::Nights(*n);
+            }
+            entities[j].value = value;
+            entities.remove(k);
+            took_back = true;
+        } else {
+            k += 1;
+        }
+    }
+    took_back
+}
+
+/// Values that can stand for each other in a take-back.
+fn same_kind(a: &EntityValue, b: &EntityValue) -> bool {
+    use EntityValue::*;
+    match (a, b) {
+        (Choice { kind: x, .. }, Choice { kind: y, .. }) => x == y,
+        (Date(_) | DateSpan(..) | AmbiguousDate(..), Date(_) | DateSpan(..) | AmbiguousDate(..)) => true,
+        (Party(_) | Number(_), Party(_) | Number(_)) => !matches!((a, b), (Number(_), Number(_))),
+        (Nights(_), Number(_)) | (Number(_), Nights(_)) => true,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+/// Where the last take-back word between `from` and `to` starts.
+fn take_back_at(words: &[String], from: usize, to: usize) -> Option<usize> {
+    let between = words.get(from..to)?;
+    (0..between.len())
+        .rev()
+        .find(|&i| TAKE_BACK.iter().any(|m| between[i..].starts_with(&m.iter().map(|w| w.to_string()).collect::<Vec<_>>())))
+        .map(|i| from + i)
 }
 
 /// `POST /v1/nlu/parse`: intent and slots of one utterance, no session.
 /// Slots are assigned as if the utterance opened the intent's flow.
 pub fn parse(assistant: &Assistant, text: &str, today: NaiveDate) -> ParseResponse {
-    let hints = Hints { ref_mode: RefMode::Cued, options_offered: false };
+    let hints = Hints { ref_mode: RefMode::Cued, options_offered: false, awaiting: None };
     let u = understand(assistant, text, today, hints);
     let threshold = assistant.settings.intent_threshold;
-    let top = u.top(threshold);
+    let mut top = u.top(threshold);
+    if top.is_none_or(|(_, score)| score < content::PATTERN_LEVEL)
+        && let Some(flow) = content::flow_from_content(assistant, &u)
+    {
+        top = Some((flow.intent.as_str(), content::CONTENT_CONFIDENCE));
+    }
     let slot_names: Vec<String> = match top.and_then(|(name, _)| assistant.flow_for_intent(name)) {
         Some(flow) => flow.all_slots(),
         None => assistant.slot_names().cloned().collect(),
