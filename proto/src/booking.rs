@@ -14,6 +14,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Request header with the caller's "today" (`YYYY-MM-DD`) for the sale
+/// window checks of searches, holds, bookings and changes: a date is on
+/// sale from that day to 365 days after it. The gateway sends it for
+/// sessions whose clock is fixed (demos, QA replays) so that the reference
+/// service sells the dates those sessions talk about; without it the
+/// service uses its own clock. A real booking backend keeps its own clock
+/// and may ignore it. Hold expiry and timestamps never follow it.
+pub const AS_OF_HEADER: &str = "x-voxbook-as-of";
+
 /// Travel class of a flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

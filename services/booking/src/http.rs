@@ -8,20 +8,29 @@
 //! (413), and service errors their own code and status (see
 //! [`BookingError::status`]). Internal errors are logged here with their
 //! detail and answered as a bare `internal`.
+//!
+//! Searches, holds, bookings and changes read the optional
+//! [`AS_OF_HEADER`] (`X-Voxbook-As-Of: 2030-06-03`): the caller's "today"
+//! for the sale window. A value that is not a `YYYY-MM-DD` date answers 400
+//! `invalid_as_of` rather than being ignored, so a misconfigured caller
+//! finds out at once instead of seeing "no flights".
 
 use crate::error::BookingError;
 use crate::service::BookingService;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 use voxbook_proto::ErrorBody;
+pub use voxbook_proto::booking::AS_OF_HEADER;
 use voxbook_proto::booking::{
     BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch,
     ModifyRequest,
@@ -123,26 +132,61 @@ where
     }
 }
 
+/// The caller's "today" from [`AS_OF_HEADER`], if it sent one.
+pub struct AsOf(pub Option<NaiveDate>);
+
+impl<S: Send + Sync> FromRequestParts<S> for AsOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(AS_OF_HEADER) else {
+            return Ok(AsOf(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok())
+            .map(|date| AsOf(Some(date)))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_as_of",
+                    format!("the {AS_OF_HEADER} header must be a date like 2030-06-03"),
+                )
+            })
+    }
+}
+
 async fn search_flights(
     State(service): State<Shared>,
+    AsOf(as_of): AsOf,
     JsonBody(req): JsonBody<FlightSearch>,
 ) -> Result<Json<FlightOffers>, ApiError> {
-    Ok(Json(service.search_flights(&req).await?))
+    Ok(Json(service.search_flights_as_of(&req, as_of).await?))
 }
 
 async fn search_hotels(
     State(service): State<Shared>,
+    AsOf(as_of): AsOf,
     JsonBody(req): JsonBody<HotelSearch>,
 ) -> Result<Json<HotelOffers>, ApiError> {
-    Ok(Json(service.search_hotels(&req).await?))
+    Ok(Json(service.search_hotels_as_of(&req, as_of).await?))
 }
 
-async fn hold(State(service): State<Shared>, JsonBody(req): JsonBody<HoldRequest>) -> Result<Json<Booking>, ApiError> {
-    Ok(Json(service.hold(&req).await?))
+async fn hold(
+    State(service): State<Shared>,
+    AsOf(as_of): AsOf,
+    JsonBody(req): JsonBody<HoldRequest>,
+) -> Result<Json<Booking>, ApiError> {
+    Ok(Json(service.hold_as_of(&req, as_of).await?))
 }
 
-async fn book(State(service): State<Shared>, JsonBody(req): JsonBody<BookRequest>) -> Result<Json<Booking>, ApiError> {
-    Ok(Json(service.book(&req).await?))
+async fn book(
+    State(service): State<Shared>,
+    AsOf(as_of): AsOf,
+    JsonBody(req): JsonBody<BookRequest>,
+) -> Result<Json<Booking>, ApiError> {
+    Ok(Json(service.book_as_of(&req, as_of).await?))
 }
 
 async fn get_booking(
@@ -155,9 +199,10 @@ async fn get_booking(
 async fn modify(
     State(service): State<Shared>,
     Path(booking_ref): Path<String>,
+    AsOf(as_of): AsOf,
     JsonBody(req): JsonBody<ModifyRequest>,
 ) -> Result<Json<Booking>, ApiError> {
-    Ok(Json(service.modify(&booking_ref, &req).await?))
+    Ok(Json(service.modify_as_of(&booking_ref, &req, as_of).await?))
 }
 
 async fn cancel(

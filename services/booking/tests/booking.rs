@@ -54,6 +54,7 @@ on_both_backends!(
     lapsed_holds_do_not_block_sales,
     invalid_offers_are_rejected,
     unknown_references_are_not_found,
+    the_sale_window_counts_from_the_callers_as_of_date,
 );
 
 fn flight_search(
@@ -683,6 +684,57 @@ mod cases {
             .unwrap_err(),
             BookingError::NotFound(_)
         ));
+    }
+
+    /// A caller's as-of date moves the sale window (a demo session living
+    /// in June 2030 can book June 2030), and only the sale window: holds
+    /// still expire and timestamps still read by the service clock.
+    pub async fn the_sale_window_counts_from_the_callers_as_of_date(h: &Harness) {
+        let s = &h.service;
+        let as_of = Some(date("2030-06-03"));
+        let q = flight_search("LHR", "CDG", "2030-06-12", None, 2, Cabin::Economy);
+        let err = s.search_flights(&q).await.unwrap_err();
+        assert!(err.to_string().contains("more than 365 days ahead"), "{err}");
+        let offers = s.search_flights_as_of(&q, as_of).await.unwrap().offers;
+        let offer = offers.into_iter().next().expect("on sale as of 3 June 2030");
+        assert_eq!(offer.outbound.date, "2030-06-12");
+        let hotels = HotelSearch { city: "CDG".into(), check_in: "2030-06-12".into(), nights: 2, guests: 1 };
+        assert!(s.search_hotels(&hotels).await.is_err());
+        assert!(!s.search_hotels_as_of(&hotels, as_of).await.unwrap().offers.is_empty());
+
+        // Without the date the offer is not on sale; with it, it is held,
+        // and the hold runs on the service clock (1 June 2026, 10 minutes).
+        let hold = |key: &str| HoldRequest { offer_id: offer.offer_id.clone(), idempotency_key: key.into() };
+        assert!(matches!(s.hold(&hold("asof-0")).await.unwrap_err(), BookingError::InvalidOffer(_)));
+        let held = s.hold_as_of(&hold("asof-1"), as_of).await.unwrap();
+        assert_eq!(held.status, BookingStatus::Held);
+        assert!(held.created_at.starts_with("2026-06-01T09:00"), "{}", held.created_at);
+        assert!(held.hold_expires_at.as_deref().is_some_and(|t| t.starts_with("2026-06-01T09:10")), "{held:?}");
+        let confirm =
+            BookRequest { offer_id: None, hold_ref: Some(held.booking_ref.clone()), idempotency_key: "asof-2".into() };
+        let booked = s.book(&confirm).await.unwrap();
+        assert_eq!(booked.status, BookingStatus::Confirmed);
+        let direct = s.book_as_of(&book_offer(&offer.offer_id, "asof-3"), as_of).await.unwrap();
+        assert_eq!(direct.status, BookingStatus::Confirmed);
+
+        // Changes check the new dates against the same window.
+        let change = |key: &str| ModifyRequest {
+            idempotency_key: key.into(),
+            depart_date: Some("2030-06-13".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            s.modify(&booked.booking_ref, &change("asof-4")).await.unwrap_err(),
+            BookingError::InvalidRequest(_)
+        ));
+        let moved = s.modify_as_of(&booked.booking_ref, &change("asof-5"), as_of).await.unwrap();
+        assert_eq!(flight_of(&moved).outbound.date, "2030-06-13");
+
+        // The window moves back as well as forward: as of 15 May 2026 the
+        // 20th is on sale, though the service clock says it has passed.
+        let past = flight_search("LHR", "CDG", "2026-05-20", None, 1, Cabin::Economy);
+        assert!(s.search_flights(&past).await.is_err());
+        assert!(!s.search_flights_as_of(&past, Some(date("2026-05-15"))).await.unwrap().offers.is_empty());
     }
 }
 

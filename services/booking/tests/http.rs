@@ -24,7 +24,20 @@ impl Api {
     }
 
     async fn send(&self, method: Method, uri: &str, body: Option<Body>) -> (StatusCode, Value) {
+        self.send_with(method, uri, body, &[]).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Body>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
@@ -43,6 +56,11 @@ impl Api {
 
     async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
         self.send(Method::POST, uri, Some(Body::from(body.to_string()))).await
+    }
+
+    async fn post_as_of(&self, uri: &str, as_of: &str, body: Value) -> (StatusCode, Value) {
+        let headers = [(voxbook_booking::http::AS_OF_HEADER, as_of)];
+        self.send_with(Method::POST, uri, Some(Body::from(body.to_string())), &headers).await
     }
 
     async fn post_raw(&self, uri: &str, body: &str) -> (StatusCode, Value) {
@@ -238,4 +256,37 @@ async fn expired_holds_are_gone() {
     let (status, got) = api.get(&format!("/v1/bookings/{r}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["status"], "expired");
+}
+
+/// The as-of header moves the sale window of searches, holds, bookings and
+/// changes; a malformed one is refused with its own code on every route
+/// that reads it, never silently ignored.
+#[tokio::test]
+async fn the_as_of_header_sets_the_sale_window() {
+    let api = Api::start().await;
+    let search = json!({"origin": "LHR", "destination": "CDG", "depart_date": "2030-06-12", "passengers": 1});
+    let (status, v) = api.post("/v1/flights/search", search.clone()).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{v}");
+    let (status, offers) = api.post_as_of("/v1/flights/search", "2030-06-03", search.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{offers}");
+    let offer_id = offers["offers"][0]["offer_id"].as_str().expect("an offer").to_string();
+    let (status, booked) = api
+        .post_as_of("/v1/bookings", " 2030-06-03 ", json!({"offer_id": offer_id, "idempotency_key": "asof-b"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{booked}");
+    let r = booked["booking_ref"].as_str().expect("ref");
+    let change = json!({"idempotency_key": "asof-m", "depart_date": "2030-06-14"});
+    let (status, v) = api.post(&format!("/v1/bookings/{r}/modify"), change.clone()).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{v}");
+    let (status, moved) = api.post_as_of(&format!("/v1/bookings/{r}/modify"), "2030-06-03", change).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["item"]["outbound"]["date"], "2030-06-14");
+
+    for uri in ["/v1/flights/search", "/v1/hotels/search", "/v1/holds", "/v1/bookings", "/v1/bookings/ACDEFH/modify"] {
+        for bad in ["03/06/2030", "2030-02-30", "tomorrow", ""] {
+            let (status, v) = api.post_as_of(uri, bad, search.clone()).await;
+            assert_eq!((status, code(&v)), (StatusCode::BAD_REQUEST, "invalid_as_of"), "{uri} {bad:?}: {v}");
+            assert!(v["message"].as_str().is_some_and(|m| m.contains("x-voxbook-as-of")), "{v}");
+        }
+    }
 }

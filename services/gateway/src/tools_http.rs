@@ -4,17 +4,21 @@
 //! A 4xx answer is the service saying no ([`ToolError::Rejected`], never
 //! retried); a 5xx, a timeout or a refused connection is
 //! [`ToolError::Unavailable`], which the dialogue's retry policy retries.
+//!
+//! A session's as-of date ([`ToolContext::as_of`]) travels as the
+//! [`AS_OF_HEADER`] request header on the calls that check dates; without
+//! one no header is sent and the service uses its own clock.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use voxbook_dialogue::tools::{BookingTools, ToolError};
+use voxbook_dialogue::tools::{BookingTools, ToolContext, ToolError};
 use voxbook_proto::ErrorBody;
 use voxbook_proto::booking::{
-    BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers, HotelSearch,
-    ModifyRequest,
+    AS_OF_HEADER, BookRequest, Booking, CancelRequest, FlightOffers, FlightSearch, HoldRequest, HotelOffers,
+    HotelSearch, ModifyRequest,
 };
 
 pub struct HttpTools {
@@ -43,8 +47,17 @@ impl HttpTools {
         Err(ToolError::Unavailable(format!("booking service answered {status}")))
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ToolError> {
-        self.call(self.client.post(format!("{}{path}", self.base)).json(body)).await
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        ctx: ToolContext,
+    ) -> Result<T, ToolError> {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(date) = ctx.as_of {
+            request = request.header(AS_OF_HEADER, date.format("%Y-%m-%d").to_string());
+        }
+        self.call(request).await
     }
 }
 
@@ -60,28 +73,38 @@ fn checked_ref(booking_ref: &str) -> Result<&str, ToolError> {
 
 #[async_trait]
 impl BookingTools for HttpTools {
-    async fn search_flights(&self, query: FlightSearch) -> Result<FlightOffers, ToolError> {
-        self.post("/v1/flights/search", &query).await
+    async fn search_flights(&self, query: FlightSearch, ctx: ToolContext) -> Result<FlightOffers, ToolError> {
+        self.post("/v1/flights/search", &query, ctx).await
     }
-    async fn search_hotels(&self, query: HotelSearch) -> Result<HotelOffers, ToolError> {
-        self.post("/v1/hotels/search", &query).await
+    async fn search_hotels(&self, query: HotelSearch, ctx: ToolContext) -> Result<HotelOffers, ToolError> {
+        self.post("/v1/hotels/search", &query, ctx).await
     }
-    async fn hold(&self, request: HoldRequest) -> Result<Booking, ToolError> {
-        self.post("/v1/holds", &request).await
+    async fn hold(&self, request: HoldRequest, ctx: ToolContext) -> Result<Booking, ToolError> {
+        self.post("/v1/holds", &request, ctx).await
     }
-    async fn book(&self, request: BookRequest) -> Result<Booking, ToolError> {
-        self.post("/v1/bookings", &request).await
+    async fn book(&self, request: BookRequest, ctx: ToolContext) -> Result<Booking, ToolError> {
+        self.post("/v1/bookings", &request, ctx).await
     }
-    async fn get_booking(&self, booking_ref: String) -> Result<Booking, ToolError> {
+    async fn get_booking(&self, booking_ref: String, _ctx: ToolContext) -> Result<Booking, ToolError> {
         let code = checked_ref(&booking_ref)?;
         self.call(self.client.get(format!("{}/v1/bookings/{code}", self.base))).await
     }
-    async fn modify_booking(&self, booking_ref: String, request: ModifyRequest) -> Result<Booking, ToolError> {
+    async fn modify_booking(
+        &self,
+        booking_ref: String,
+        request: ModifyRequest,
+        ctx: ToolContext,
+    ) -> Result<Booking, ToolError> {
         let code = checked_ref(&booking_ref)?;
-        self.post(&format!("/v1/bookings/{code}/modify"), &request).await
+        self.post(&format!("/v1/bookings/{code}/modify"), &request, ctx).await
     }
-    async fn cancel_booking(&self, booking_ref: String, request: CancelRequest) -> Result<Booking, ToolError> {
+    async fn cancel_booking(
+        &self,
+        booking_ref: String,
+        request: CancelRequest,
+        ctx: ToolContext,
+    ) -> Result<Booking, ToolError> {
         let code = checked_ref(&booking_ref)?;
-        self.post(&format!("/v1/bookings/{code}/cancel"), &request).await
+        self.post(&format!("/v1/bookings/{code}/cancel"), &request, ctx).await
     }
 }

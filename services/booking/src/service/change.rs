@@ -16,6 +16,7 @@ use crate::store::{
     BookingRow, OperationRow, apply_delta, insert_operation, is_unique_violation, timestamp, update_booking,
 };
 use crate::validate;
+use chrono::NaiveDate;
 use voxbook_proto::booking::{Booking, BookingStatus, CancelRequest, ModifyRequest};
 
 /// A change to one booking, as one transaction applies it.
@@ -120,6 +121,17 @@ impl BookingService {
     /// inventory is released and the new taken in one transaction, the price
     /// is recomputed, and the version bumps.
     pub async fn modify(&self, booking_ref: &str, req: &ModifyRequest) -> Result<Booking, BookingError> {
+        self.modify_as_of(booking_ref, req, None).await
+    }
+
+    /// [`Self::modify`] with the sale window for the new dates counted from
+    /// `as_of` when given.
+    pub async fn modify_as_of(
+        &self,
+        booking_ref: &str,
+        req: &ModifyRequest,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Booking, BookingError> {
         validate::idempotency_key(&req.idempotency_key)?;
         let r = normalize_ref(booking_ref).ok_or_else(|| BookingError::NotFound(booking_ref.trim().to_string()))?;
         let key = req.idempotency_key.as_str();
@@ -137,7 +149,7 @@ impl BookingService {
             if let Some(answer) = self.replay_change(key, &fp).await? {
                 return Ok(answer);
             }
-            let attempt = self.try_modify(&r, req, &fp).await;
+            let attempt = self.try_modify(&r, req, &fp, self.today(as_of)).await;
             if let Some(booking) = self.settle(key, &fp, attempt).await? {
                 return Ok(booking);
             }
@@ -145,7 +157,13 @@ impl BookingService {
         Err(BookingError::Busy)
     }
 
-    async fn try_modify(&self, r: &str, req: &ModifyRequest, fp: &str) -> Result<Outcome, BookingError> {
+    async fn try_modify(
+        &self,
+        r: &str,
+        req: &ModifyRequest,
+        fp: &str,
+        today: NaiveDate,
+    ) -> Result<Outcome, BookingError> {
         let row = self.load_current(r).await?;
         match row.status {
             BookingStatus::Held | BookingStatus::Confirmed => {}
@@ -155,7 +173,7 @@ impl BookingService {
             BookingStatus::Expired => return Err(BookingError::HoldExpired(r.to_string())),
         }
         let old_spec = stored_spec(&row)?;
-        let new_spec = self.modified_spec(&old_spec, req)?;
+        let new_spec = self.modified_spec(&old_spec, req, today)?;
         let offer = self.rebuild_offer(new_spec.clone()).map_err(|e| match e {
             // The client asked for a change, not for an offer id.
             BookingError::InvalidOffer(m) => BookingError::InvalidRequest(m),
@@ -207,9 +225,8 @@ impl BookingService {
     }
 
     /// The offer a modification asks for, validated.
-    fn modified_spec(&self, old: &OfferSpec, req: &ModifyRequest) -> Result<OfferSpec, BookingError> {
+    fn modified_spec(&self, old: &OfferSpec, req: &ModifyRequest, today: NaiveDate) -> Result<OfferSpec, BookingError> {
         let invalid = |m: &str| Err(BookingError::InvalidRequest(m.to_string()));
-        let today = self.today();
         match old {
             OfferSpec::Flight(old) => {
                 if req.check_in.is_some() || req.nights.is_some() || req.guests.is_some() {

@@ -13,25 +13,38 @@ use crate::offer_id::OfferSpec;
 use crate::refs::derive_ref;
 use crate::store::{BookingRow, apply_delta, insert_booking, is_unique_violation, timestamp};
 use crate::validate;
+use chrono::NaiveDate;
 use voxbook_proto::booking::{BookRequest, Booking, BookingStatus, HoldRequest};
 
 impl BookingService {
     /// Reserves the offer's inventory for the hold TTL.
     pub async fn hold(&self, req: &HoldRequest) -> Result<Booking, BookingError> {
+        self.hold_as_of(req, None).await
+    }
+
+    /// [`Self::hold`] with the sale window counted from `as_of` when given;
+    /// the hold still expires by the service clock.
+    pub async fn hold_as_of(&self, req: &HoldRequest, as_of: Option<NaiveDate>) -> Result<Booking, BookingError> {
         validate::idempotency_key(&req.idempotency_key)?;
         let offer_id = req.offer_id.trim();
         let fp = fingerprint(&["hold", offer_id]);
-        self.create(offer_id, &req.idempotency_key, &fp, BookingStatus::Held).await
+        self.create(offer_id, &req.idempotency_key, &fp, BookingStatus::Held, as_of).await
     }
 
     /// Books an offer directly (`offer_id`) or confirms a hold (`hold_ref`).
     pub async fn book(&self, req: &BookRequest) -> Result<Booking, BookingError> {
+        self.book_as_of(req, None).await
+    }
+
+    /// [`Self::book`] with the sale window counted from `as_of` when given
+    /// (confirming a hold checks no dates: the hold did).
+    pub async fn book_as_of(&self, req: &BookRequest, as_of: Option<NaiveDate>) -> Result<Booking, BookingError> {
         validate::idempotency_key(&req.idempotency_key)?;
         match (&req.offer_id, &req.hold_ref) {
             (Some(offer_id), None) => {
                 let offer_id = offer_id.trim();
                 let fp = fingerprint(&["book", offer_id]);
-                self.create(offer_id, &req.idempotency_key, &fp, BookingStatus::Confirmed).await
+                self.create(offer_id, &req.idempotency_key, &fp, BookingStatus::Confirmed, as_of).await
             }
             (None, Some(hold_ref)) => self.confirm_hold(hold_ref, &req.idempotency_key).await,
             (Some(_), Some(_)) => {
@@ -49,13 +62,14 @@ impl BookingService {
         key: &str,
         fp: &str,
         status: BookingStatus,
+        as_of: Option<NaiveDate>,
     ) -> Result<Booking, BookingError> {
         if let Some(existing) = self.replay_creation(key, fp).await? {
             return Ok(existing);
         }
         let spec = OfferSpec::parse(offer_id).map_err(|e| BookingError::InvalidOffer(e.to_string()))?;
         let offer = self.rebuild_offer(spec)?;
-        let today = self.today();
+        let today = self.today(as_of);
         for date in &offer.dates {
             validate::bookable_date("offer date", *date, today).map_err(|_| {
                 BookingError::InvalidOffer("this offer is for a date that has passed or is not on sale yet".to_string())

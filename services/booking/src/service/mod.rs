@@ -88,8 +88,13 @@ impl BookingService {
         self.clock.now()
     }
 
-    fn today(&self) -> NaiveDate {
-        self.now().date_naive()
+    /// The day a request's sale window counts from: the caller's as-of
+    /// date when it sent one (a demo or QA session with a fixed clock, see
+    /// [`crate::http::AS_OF_HEADER`]), else the service clock's. Only the
+    /// sale window moves with it; hold expiry and timestamps stay on the
+    /// service clock, because they are about real time passing.
+    fn today(&self, as_of: Option<NaiveDate>) -> NaiveDate {
+        as_of.unwrap_or_else(|| self.now().date_naive())
     }
 
     /// Checks the database answers.

@@ -7,12 +7,24 @@ use crate::error::BookingError;
 use crate::inventory::Need;
 use crate::offer_id::{MAX_GUESTS, MAX_NIGHTS, MAX_PASSENGERS};
 use crate::validate;
+use chrono::NaiveDate;
 use voxbook_proto::booking::{FlightOffers, FlightSearch, HotelOffers, HotelSearch};
 
 impl BookingService {
     /// Up to [`MAX_OFFERS`] itineraries with enough seats, cheapest first.
     pub async fn search_flights(&self, req: &FlightSearch) -> Result<FlightOffers, BookingError> {
-        let query = self.flight_query(req)?;
+        self.search_flights_as_of(req, None).await
+    }
+
+    /// [`Self::search_flights`] with the sale window counted from `as_of`
+    /// when given (a caller's "today", see
+    /// [`AS_OF_HEADER`](voxbook_proto::booking::AS_OF_HEADER)).
+    pub async fn search_flights_as_of(
+        &self,
+        req: &FlightSearch,
+        as_of: Option<NaiveDate>,
+    ) -> Result<FlightOffers, BookingError> {
+        let query = self.flight_query(req, self.today(as_of))?;
         let itineraries = self.catalog.itineraries(&query)?;
         let needs: Vec<Need> = itineraries.iter().flat_map(Itinerary::needs).collect();
         let left = self.store.availability(&needs).await?;
@@ -32,7 +44,17 @@ impl BookingService {
     /// Up to [`MAX_OFFERS`] stays with enough rooms every night, cheapest
     /// first.
     pub async fn search_hotels(&self, req: &HotelSearch) -> Result<HotelOffers, BookingError> {
-        let query = self.hotel_query(req)?;
+        self.search_hotels_as_of(req, None).await
+    }
+
+    /// [`Self::search_hotels`] with the sale window counted from `as_of`
+    /// when given.
+    pub async fn search_hotels_as_of(
+        &self,
+        req: &HotelSearch,
+        as_of: Option<NaiveDate>,
+    ) -> Result<HotelOffers, BookingError> {
+        let query = self.hotel_query(req, self.today(as_of))?;
         let stays = self.catalog.stays(&query)?;
         let needs: Vec<Need> = stays.iter().flat_map(Stay::needs).collect();
         let left = self.store.availability(&needs).await?;
@@ -54,13 +76,12 @@ impl BookingService {
         })
     }
 
-    fn flight_query(&self, req: &FlightSearch) -> Result<FlightQuery, BookingError> {
+    fn flight_query(&self, req: &FlightSearch, today: NaiveDate) -> Result<FlightQuery, BookingError> {
         let origin = self.known_airport("origin", &req.origin)?;
         let destination = self.known_airport("destination", &req.destination)?;
         if origin == destination {
             return Err(BookingError::InvalidRequest("origin and destination must differ".to_string()));
         }
-        let today = self.today();
         let depart_date = validate::parse_date("depart_date", &req.depart_date)?;
         validate::bookable_date("depart_date", depart_date, today)?;
         let return_date = match &req.return_date {
@@ -78,10 +99,10 @@ impl BookingService {
         Ok(FlightQuery { origin, destination, depart_date, return_date, passengers: req.passengers, cabin: req.cabin })
     }
 
-    fn hotel_query(&self, req: &HotelSearch) -> Result<HotelQuery, BookingError> {
+    fn hotel_query(&self, req: &HotelSearch, today: NaiveDate) -> Result<HotelQuery, BookingError> {
         let city = self.known_airport("city", &req.city)?;
         let check_in = validate::parse_date("check_in", &req.check_in)?;
-        validate::bookable_date("check_in", check_in, self.today())?;
+        validate::bookable_date("check_in", check_in, today)?;
         validate::count_in_range("nights", req.nights, MAX_NIGHTS)?;
         validate::count_in_range("guests", req.guests, MAX_GUESTS)?;
         Ok(HotelQuery { city, check_in, nights: req.nights, guests: req.guests })

@@ -4,6 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use voxbook_proto::booking::Booking;
 
+use voxbook_dialogue::tools::ToolCalls;
+
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -12,7 +14,8 @@ pub async fn get(State(state): State<AppState>, Path(booking_ref): Path<String>)
     if code.is_empty() || code.len() > 16 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::bad_request("invalid_booking_ref", "booking references are letters and digits"));
     }
-    let mut log = Vec::new();
+    // Outside any session: no as-of date, the service's own clock.
+    let mut log = ToolCalls::default();
     let booking = state
         .tools
         .run("get_booking", &mut log, |t| {
