@@ -37,16 +37,31 @@ const SPELLING: &[&str] = &["alpha", "bravo", "charlie", "delta", "echo", "foxtr
 /// What a caller says before any flow starts.
 const OPENINGS: &[&str] = &["a flight", "a hotel", "one way", "return", "cancel my booking", "change my booking"];
 
-/// The recogniser hint for the caller's next utterance in `state`.
+/// How many expected answers are named: more made no difference on the
+/// spoken dev set, and a long list invites Whisper to go on listing.
+const MAX_EXPECTED: usize = 3;
+
+/// The recogniser hint for the caller's next utterance in `state`: the
+/// cities said so far, then what the assistant last said (the question
+/// being answered; Whisper takes the prompt as the conversation so far),
+/// then "You can say" the likeliest answers. Measured on the spoken dev
+/// set, a bare list of answers made Whisper repeat the answer it heard
+/// ("the second one, the second one, ..."); framed as the question and
+/// its suggested answers it did so far less (see samples/spoken/README.md).
 pub fn asr_hint(assistant: &Assistant, state: &SessionState) -> String {
     let mut parts: Vec<String> = Vec::new();
     let cities = cities(state);
     if !cities.is_empty() {
         parts.push(sentence(&cities));
     }
+    let asked = state.last_reply.trim();
+    if !asked.is_empty() {
+        parts.push(asked.to_string());
+    }
     let expected = expected_answers(assistant, state);
     if !expected.is_empty() {
-        parts.push(sentence(&expected));
+        let named: Vec<&str> = expected.iter().take(MAX_EXPECTED).map(String::as_str).collect();
+        parts.push(format!("You can say {}.", named.join(", or ")));
     }
     parts.join(" ")
 }
@@ -217,19 +232,16 @@ mod tests {
         let hint = asr_hint(&assistant(), &state);
         assert!(hint.starts_with("Boston, Denver."), "{hint}");
         assert!(hint.contains("one way"), "{hint}");
-        // The flow's open choice comes after what was asked.
-        let one_way = hint.find("one way").unwrap_or(usize::MAX);
-        let economy = hint.find("economy").unwrap_or(0);
-        assert!(one_way < economy, "{hint}");
         assert_eq!(hint.matches("one way").count(), 1, "one-way and one way are one phrase: {hint}");
     }
 
     #[test]
-    fn a_choice_slot_lists_its_values() {
-        let hint = asr_hint(&assistant(), &flight("cabin", &[]));
-        for cabin in ["economy", "premium economy", "business", "first class"] {
-            assert!(hint.contains(cabin), "{cabin} missing from {hint}");
-        }
+    fn a_choice_slot_names_its_values_and_the_question_is_kept() {
+        let mut state = flight("cabin", &[]);
+        state.last_reply = "Which cabin would you like?".into();
+        let hint = asr_hint(&assistant(), &state);
+        assert!(hint.starts_with("Which cabin would you like? You can say "), "{hint}");
+        assert!(hint.contains("economy") && hint.contains("business"), "{hint}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::config::schema::{AssistantSpec, Messages, Settings};
 use crate::config::{ActionTool, ConfigError, LookupTool, Problem, SlotKind};
 use crate::extract::places::Gazetteer;
 use crate::extract::tokens::tokenize;
-use crate::nlu::classifier::Classifier;
+use crate::nlu::classifier::{Classifier, IntentInput};
 use crate::nlu::entities::{EntityFinder, EntityValue, Phrase, RefMode, mask};
 use crate::state::SlotValue;
 
@@ -216,7 +216,7 @@ impl Assistant {
                     mask(&words, &entities)
                 })
                 .collect();
-            intents.push((name.clone(), patterns, examples));
+            intents.push(IntentInput { name: name.clone(), patterns, examples, priority: intent.priority });
         }
         let mut keywords: Vec<String> = spec
             .intents

@@ -106,6 +106,10 @@ pub struct Messages {
     #[serde(default = "default_nearest_dates")]
     pub nearest_dates: String,
     /// After repeated searches found nothing: a person is offered.
+    /// After a search found nothing on any nearby date, the other values
+    /// of a choice (cabins) that do have something: `{choices}`.
+    #[serde(default = "default_other_choices")]
+    pub other_choices: String,
     #[serde(default = "default_offer_person")]
     pub offer_person: String,
     /// A value heard with low confidence, read back before the next
@@ -140,6 +144,10 @@ fn default_which_booking() -> String {
 
 fn default_nearest_dates() -> String {
     "The nearest dates with availability are {dates}. Would one of those work?".into()
+}
+
+fn default_other_choices() -> String {
+    "There is availability in {choices} on that day, if that would work.".into()
 }
 
 fn default_offer_person() -> String {
@@ -205,6 +213,11 @@ pub struct IntentSpec {
     /// punctuation); a match is strong evidence for the intent.
     #[serde(default)]
     pub patterns: Vec<String>,
+    /// When patterns of several intents match, a higher priority wins
+    /// (0 by default): "cancel the flight to paris" matches the flight
+    /// booking's pattern too, but cancelling is what it asks.
+    #[serde(default)]
+    pub priority: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -100,8 +100,11 @@ impl ActionTool {
 pub const SYSTEM_INTENTS: [&str; 7] = ["affirm", "deny", "help", "recap", "start_over", "goodbye", "handoff"];
 
 /// Names a template may use besides slot names.
-pub const TEMPLATE_VARIABLES: [&str; 17] = [
+pub const TEMPLATE_VARIABLES: [&str; 20] = [
     "assistant",
+    "choices",
+    "min",
+    "max",
     "topic",
     "first",
     "second",
@@ -238,6 +241,7 @@ fn check_messages(c: &mut Checker) {
         ("which_booking", &m.which_booking),
         ("nearest_dates", &m.nearest_dates),
         ("offer_person", &m.offer_person),
+        ("other_choices", &m.other_choices),
         ("implicit_confirm", &m.implicit_confirm),
         ("digression_not_found", &m.digression_not_found),
         ("digression_dropped", &m.digression_dropped),

@@ -144,9 +144,7 @@ impl Engine {
     ) {
         let Some(mut flow) = state.flow.take() else { return };
         let Some(def) = a.flow(&flow.name).cloned() else { return };
-        let threshold = a.settings.intent_threshold;
-        let affirm = u.score_of("affirm", threshold).is_some();
-        let deny = u.score_of("deny", threshold).is_some();
+        let (affirm, deny) = u.yes_no(a.settings.intent_threshold);
         let slots = applicable_slots(&def, &flow);
         let awaiting = flow.awaiting.clone().filter(|s| a.slot(s).is_some());
         // A correction goes first to what was heard doubtfully.
@@ -237,9 +235,7 @@ impl Engine {
         assignments: &mut Vec<Assignment>,
         turn: &mut Turn,
     ) -> Option<Outcome> {
-        let threshold = a.settings.intent_threshold;
-        let affirm = u.score_of("affirm", threshold).is_some();
-        let deny = u.score_of("deny", threshold).is_some();
+        let (affirm, deny) = u.yes_no(a.settings.intent_threshold);
         let awaited = flow.awaiting.clone();
         // Which booking.
         if awaited.as_deref() == Some("booking_ref") && !flow.ref_choices.is_empty() {
@@ -443,7 +439,12 @@ impl Engine {
             };
             if let Some(message) = problem {
                 let prompt = self.slot_prompt(a, def, flow, &slot, turn);
-                turn.say(render(message, &HashMap::from([("prompt", prompt.clone())])));
+                let values = HashMap::from([
+                    ("prompt", prompt.clone()),
+                    ("min", sdef.min.map(|m| m.to_string()).unwrap_or_default()),
+                    ("max", sdef.max.map(|m| m.to_string()).unwrap_or_default()),
+                ]);
+                turn.say(render(message, &values));
                 flow.awaiting = Some(slot.clone());
                 flow.last_prompt = prompt;
                 rejected = true;
@@ -706,7 +707,9 @@ impl Engine {
             }
             Ok(_) | Err(ToolError::Rejected { .. }) => {
                 flow.empty_searches += 1;
-                flow.suggested_dates = result.map(|found| found.nearest_dates).unwrap_or_default();
+                let (nearest, other_choices) =
+                    result.map(|found| (found.nearest_dates, found.other_choices)).unwrap_or_default();
+                flow.suggested_dates = nearest;
                 let none = def
                     .lookup
                     .as_ref()
@@ -718,10 +721,16 @@ impl Engine {
                     let dates = or_list(&said);
                     text = format!("{text} {}", render(&a.messages.nearest_dates, &HashMap::from([("dates", dates)])));
                 }
+                if !other_choices.is_empty() {
+                    let said: Vec<String> = other_choices.iter().map(|c| a.choice_label(c)).collect();
+                    let values = HashMap::from([("choices", or_list(&said))]);
+                    text = format!("{text} {}", render(&a.messages.other_choices, &values));
+                }
                 if flow.empty_searches >= 2 {
                     flow.person_offered = true;
                     text = format!("{text} {}", render(&a.messages.offer_person, &no_values()));
                 } else if flow.suggested_dates.is_empty()
+                    && other_choices.is_empty()
                     && let Some(slot) = &date_slot
                     && !text.trim_end().ends_with('?')
                 {
@@ -755,19 +764,27 @@ impl Engine {
         match def.lookup.as_ref().map(|l| l.tool) {
             Some(LookupTool::SearchFlights) => {
                 let (depart, back) = (date("depart_date"), date("return_date"));
-                let query = |shift: i64| FlightSearch {
+                let asked_cabin =
+                    slots.get("cabin").and_then(SlotValue::as_text).and_then(Cabin::parse).unwrap_or_default();
+                let query = |shift: i64, cabin: Cabin| FlightSearch {
                     origin: code("origin"),
                     destination: code("destination"),
                     depart_date: shifted(depart, shift).unwrap_or_default(),
                     return_date: shifted(back, shift),
                     passengers: count("passengers"),
-                    cabin: slots.get("cabin").and_then(SlotValue::as_text).and_then(Cabin::parse).unwrap_or_default(),
+                    cabin,
                 };
                 self.tools
                     .run("search_flights", &mut turn.tool_calls, |t| {
-                        let queries: Vec<(i64, FlightSearch)> = SHIFTS.iter().map(|s| (*s, query(*s))).collect();
+                        let queries: Vec<(i64, FlightSearch)> =
+                            SHIFTS.iter().map(|s| (*s, query(*s, asked_cabin))).collect();
+                        let cabins: Vec<(String, FlightSearch)> = Cabin::ALL
+                            .iter()
+                            .filter(|c| **c != asked_cabin)
+                            .map(|c| (c.as_str().to_string(), query(0, *c)))
+                            .collect();
                         async move {
-                            flexible(depart, today, queries, |q| {
+                            flexible(depart, today, queries, cabins, |q| {
                                 let t = t.clone();
                                 async move { t.search_flights(q).await.map(|r| offers_from_flights(r.offers)) }
                             })
@@ -788,7 +805,7 @@ impl Engine {
                     .run("search_hotels", &mut turn.tool_calls, |t| {
                         let queries: Vec<(i64, HotelSearch)> = SHIFTS.iter().map(|s| (*s, query(*s))).collect();
                         async move {
-                            flexible(check_in, today, queries, |q| {
+                            flexible(check_in, today, queries, Vec::new(), |q| {
                                 let t = t.clone();
                                 async move { t.search_hotels(q).await.map(|r| offers_from_hotels(r.offers)) }
                             })
@@ -1021,6 +1038,10 @@ struct Searched {
     offers: Vec<Offer>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     nearest_dates: Vec<chrono::NaiveDate>,
+    /// Other values of a choice (cabins) that have something on the date
+    /// asked for, when no nearby date does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    other_choices: Vec<String>,
 }
 
 /// Runs `queries` (by day shift, the asked date first) until the asked
@@ -1029,6 +1050,7 @@ async fn flexible<Q, F, Fut>(
     asked: Option<chrono::NaiveDate>,
     today: chrono::NaiveDate,
     queries: Vec<(i64, Q)>,
+    alternatives: Vec<(String, Q)>,
     search: F,
 ) -> Result<Searched, ToolError>
 where
@@ -1042,7 +1064,9 @@ where
             continue;
         }
         match search(query).await {
-            Ok(offers) if shift == 0 && !offers.is_empty() => return Ok(Searched { offers, nearest_dates: nearest }),
+            Ok(offers) if shift == 0 && !offers.is_empty() => {
+                return Ok(Searched { offers, nearest_dates: nearest, other_choices: Vec::new() });
+            }
             Ok(offers) if !offers.is_empty() => nearest.extend(day),
             // The date asked for can be refused (past, too far ahead):
             // that answer stands, nothing nearby is tried.
@@ -1055,7 +1079,17 @@ where
         }
     }
     nearest.sort();
-    Ok(Searched { offers: Vec::new(), nearest_dates: nearest })
+    let mut other_choices = Vec::new();
+    if nearest.is_empty() {
+        for (label, query) in alternatives {
+            match search(query).await {
+                Ok(offers) if !offers.is_empty() => other_choices.push(label),
+                Err(e @ ToolError::Unavailable(_)) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(Searched { offers: Vec::new(), nearest_dates: nearest, other_choices })
 }
 
 /// A doubtful value as said back: the slot's first cue word and the value

@@ -143,7 +143,11 @@ impl Engine {
             None => (RefMode::Cued, false),
         };
         let awaiting = state.flow.as_ref().and_then(|f| f.awaiting.clone()).filter(|s| assistant.slot(s).is_some());
-        let hints = Hints { ref_mode, options_offered, awaiting: awaiting.as_deref() };
+        // The latest date the flow holds: "the monday after" counts from it.
+        let anchor = state.flow.as_ref().and_then(|f| {
+            f.filled_order.iter().rev().find_map(|s| f.slots.get(s).and_then(crate::state::SlotValue::as_date))
+        });
+        let hints = Hints { ref_mode, options_offered, awaiting: awaiting.as_deref(), anchor };
         let u = tracing::info_span!(parent: &span, "parse").in_scope(|| nlu::understand(assistant, text, today, hints));
         let threshold = assistant.settings.intent_threshold;
         let intent = match u.top(threshold) {
@@ -286,7 +290,7 @@ impl Engine {
         // belong to when nothing is going on.
         if requested.is_none()
             && state.flow.is_none()
-            && let Some(flow) = content::flow_from_content(assistant, u)
+            && let Some(flow) = content::flow_from_content(assistant, u, content::Evidence::Any)
         {
             turn.intent = IntentOut { name: flow.intent.clone(), confidence: content::CONTENT_CONFIDENCE };
             requested = Some(flow);
@@ -357,11 +361,12 @@ impl Engine {
                 self.start_flow(assistant, state, &name, u, turn).await;
             }
             (None, None) => {
-                if u.score_of("deny", threshold).is_some() {
+                let (yes, no) = u.yes_no(threshold);
+                if no && !yes {
                     // "No" to "anything else?": the caller is done.
                     turn.say(render(&assistant.messages.goodbye, &no_values()));
                     state.ended = true;
-                } else if u.score_of("affirm", threshold).is_some() {
+                } else if yes {
                     turn.say(render(&assistant.messages.what_next, &no_values()));
                 } else {
                     self.not_understood(assistant, state, turn);
@@ -506,5 +511,6 @@ fn reprompt(assistant: &Assistant, state: &mut SessionState, prompt: String, tur
 
 /// At a read-back, "yes, book the flight" names a flow but means yes.
 fn in_confirmation_yes(u: &Understanding, threshold: f32, in_confirmation: bool) -> bool {
-    in_confirmation && (u.score_of("affirm", threshold).is_some() || u.score_of("deny", threshold).is_some())
+    let (yes, no) = u.yes_no(threshold);
+    in_confirmation && (yes || no)
 }

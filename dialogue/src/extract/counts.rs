@@ -189,7 +189,11 @@ pub fn find_party_size(words: &[String]) -> Vec<Found<u32>> {
     let mut found = mixed_parties(words);
     found.extend(find_counts(words, PEOPLE_NOUNS));
     for i in 0..words.len() {
-        if let Some(f) = group_of_at(words, i).or_else(|| solo_at(words, i)).or_else(|| companions_at(words, i)) {
+        if let Some(f) = group_of_at(words, i)
+            .or_else(|| solo_at(words, i))
+            .or_else(|| companions_at(words, i))
+            .or_else(|| for_me_at(words, i))
+        {
             found.push(f);
         }
     }
@@ -219,6 +223,19 @@ fn solo_at(words: &[String], i: usize) -> Option<Found<u32>> {
         _ => return None,
     };
     Some(Found::new(1, i, i + len))
+}
+
+/// "… a flight to malaga, for me": "for me" closing a request for a
+/// ticket or a room is a party of one. Elsewhere ("can you change that
+/// for me", "book it for me") it is politeness, not a count.
+fn for_me_at(words: &[String], i: usize) -> Option<Found<u32>> {
+    if word(words, i) != "for" || word(words, i + 1) != "me" || i + 2 != words.len() {
+        return None;
+    }
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    let asks_for_travel = has(&["flight", "flights", "ticket", "tickets", "seat", "room", "hotel", "fly"]);
+    let about_a_booking = has(&["cancel", "change", "move", "it", "that", "this", "booking", "reservation"]);
+    (asks_for_travel && !about_a_booking).then(|| Found::new(1, i, i + 2))
 }
 
 /// "me and my wife" (2), "me and my two kids" (3), "me and my parents"
@@ -416,6 +433,13 @@ mod tests {
         assert_eq!(counts("two adults", &[]), vec![]);
         assert_eq!(counts("two adults", &[""]), vec![]);
         assert_eq!(counts("ten thousand people", PEOPLE_NOUNS), vec![]);
+    }
+
+    #[test]
+    fn for_me_closing_a_request_is_one() {
+        assert_eq!(party("a flight to malaga just one way for me"), vec![p(1, "for me")]);
+        assert_eq!(party("can you change that flight for me"), vec![]);
+        assert_eq!(party("for me and my wife"), vec![p(2, "me and my wife")]);
     }
 
     #[test]

@@ -54,9 +54,25 @@ use super::{Found, word};
 /// against `today` (the session's clock). See the module doc for forms and
 /// rules.
 pub fn find_dates(words: &[String], today: NaiveDate) -> Vec<Found<NaiveDate>> {
+    find_dates_after(words, today, None)
+}
+
+/// [`find_dates`], where "the same day", "the day after", "the monday
+/// after" and "a week later" count from the date said before them in the
+/// utterance, or else from `anchor` (the date the conversation last
+/// settled, such as the departure when the return is asked for).
+pub fn find_dates_after(words: &[String], today: NaiveDate, anchor: Option<NaiveDate>) -> Vec<Found<NaiveDate>> {
     let mut found: Vec<(Found<NaiveDate>, Form)> = Vec::new();
     let mut i = 0;
     while i < words.len() {
+        if let Some((relation, end)) = relative_to_other_at(words, i) {
+            let base = found.last().map(|(f, _)| f.value).or(anchor);
+            if let Some(date) = base.and_then(|b| relation.from(b)) {
+                found.push((Found::new(date, i, end), Form::Other));
+            }
+            i = end;
+            continue;
+        }
         match date_at(words, i, today) {
             Some((date, end, form)) if end > i => {
                 found.push((Found::new(date, i, end), form));
@@ -67,6 +83,52 @@ pub fn find_dates(words: &[String], today: NaiveDate) -> Vec<Found<NaiveDate>> {
     }
     settle_ranges(words, &mut found);
     found.into_iter().map(|(f, _)| f).collect()
+}
+
+/// A date said relative to another one.
+#[derive(Debug, Clone, Copy)]
+enum Relation {
+    Days(i64),
+    /// The first such weekday after the other date.
+    WeekdayAfter(Weekday),
+}
+
+impl Relation {
+    fn from(self, base: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Relation::Days(n) => add_days(base, n),
+            Relation::WeekdayAfter(wd) => add_days(base, days_until(base, wd, false)),
+        }
+    }
+}
+
+/// "the same day", "the day after", "the next day", "the following day",
+/// "the monday after", "the following monday", "a week later", "two
+/// days later".
+fn relative_to_other_at(words: &[String], i: usize) -> Option<(Relation, usize)> {
+    let j = if word(words, i) == "the" { i + 1 } else { i };
+    match (word(words, j), word(words, j + 1), word(words, j + 2)) {
+        ("same", "day", _) => return Some((Relation::Days(0), j + 2)),
+        ("day", "after", "tomorrow") => return None,
+        ("day", "after", _) | ("next", "day", _) | ("following", "day", _) => return Some((Relation::Days(1), j + 2)),
+        ("following", w, _) if weekday_value(w).is_some() => {
+            return Some((Relation::WeekdayAfter(weekday_value(w)?), j + 2));
+        }
+        (w, "after", next) if j > i && weekday_value(w).is_some() && !matches!(next, "next" | "that" | "this") => {
+            return Some((Relation::WeekdayAfter(weekday_value(w)?), j + 2));
+        }
+        _ => {}
+    }
+    // "a week later", "two days later", "three nights later".
+    let (n, k) = offset_count_at(words, i)?;
+    let unit = match word(words, k) {
+        "night" | "nights" => 1,
+        w => offset_unit(w)?,
+    };
+    if word(words, k + 1) != "later" {
+        return None;
+    }
+    Some((Relation::Days(n.checked_mul(unit)?), k + 2))
 }
 
 /// How a date was said, which decides how the other end of a range
@@ -693,7 +755,9 @@ fn day_alone_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDa
         let first = if months_ahead == 1 { add_months(first, 1)? } else { first };
         return Some((NaiveDate::from_ymd_opt(first.year(), first.month(), day)?, end + 3, Form::DayMonth));
     }
-    if blocks_bare_ordinal(word(words, end)) {
+    // "the 12th, one way": "one" starts the trip type, it is no noun.
+    let one_way = word(words, end) == "one" && word(words, end + 1) == "way";
+    if blocks_bare_ordinal(word(words, end)) && !one_way {
         return None;
     }
     // The next such day on or after today; a year covers every month.
@@ -1014,6 +1078,30 @@ mod tests {
         assert_eq!(dates("first class"), vec![]);
         assert_eq!(dates("wait a second"), vec![]);
         assert_eq!(dates("on the 12th floor"), vec![]);
+    }
+
+    #[test]
+    fn dates_said_from_another_date() {
+        let got = |text: &str, anchor: Option<NaiveDate>| {
+            find_dates_after(&w(text), today(), anchor).into_iter().map(|f| f.value).collect::<Vec<_>>()
+        };
+        assert_eq!(got("leaving on the 12th and back the same day", None), vec![d(2026, 6, 12), d(2026, 6, 12)]);
+        assert_eq!(got("the 12th and back the day after", None), vec![d(2026, 6, 12), d(2026, 6, 13)]);
+        // The 14th is a Sunday: the monday after is the 15th.
+        assert_eq!(got("coming back on the monday after", Some(d(2026, 6, 14))), vec![d(2026, 6, 15)]);
+        assert_eq!(got("the following friday", Some(d(2026, 6, 5))), vec![d(2026, 6, 12)]);
+        assert_eq!(got("a week later", Some(d(2026, 6, 5))), vec![d(2026, 6, 12)]);
+        assert_eq!(got("three nights later", Some(d(2026, 6, 5))), vec![d(2026, 6, 8)]);
+        // Nothing to count from: nothing found.
+        assert_eq!(got("the same day", None), vec![]);
+        assert_eq!(got("the day after tomorrow", None), vec![d(2026, 6, 3)]);
+        assert_eq!(got("friday after next", None), vec![d(2026, 6, 12)]);
+    }
+
+    #[test]
+    fn a_day_before_one_way_is_a_date() {
+        assert_eq!(one("on the 12th one way"), (d(2026, 6, 12), 1, 3));
+        assert_eq!(dates("the second one"), vec![]);
     }
 
     #[test]

@@ -106,6 +106,13 @@ const ALIASES: &[(&str, &str, &str, bool)] = &[
     ("dallas fort worth", "DFW", "", false),
     ("fort worth", "DFW", "", false),
     ("rio", "GIG", "", false),
+    // English names the dataset spells the local way.
+    ("turin", "TRN", "Turin", false),
+    ("hanover", "HAJ", "Hanover", false),
+    ("hannover", "HAJ", "Hanover", false),
+    ("genoa", "GOA", "Genoa", false),
+    ("krakow", "KRK", "Krakow", false),
+    ("cracow", "KRK", "Krakow", false),
     ("bali", "DPS", "", false),
     ("delhi", "DEL", "", false),
     ("malta", "MLA", "", false),

@@ -15,9 +15,24 @@ use regex::Regex;
 /// Confidence given to a pattern match before example similarity is added.
 const PATTERN_SCORE: f32 = 0.8;
 
+/// One intent as the config gives it.
+pub struct IntentInput {
+    pub name: String,
+    /// Already validated.
+    pub patterns: Vec<Regex>,
+    /// Masked token lists.
+    pub examples: Vec<Vec<String>>,
+    pub priority: i32,
+}
+
+/// What a level of priority adds to a pattern match: enough to beat an
+/// equal-priority match, not enough to leave the pattern band.
+const PRIORITY_STEP: f32 = 0.1;
+
 struct IntentModel {
     name: String,
     patterns: Vec<Regex>,
+    priority: i32,
     /// L2-normalised sparse TF-IDF vectors of the examples.
     examples: Vec<Vec<(u32, f32)>>,
 }
@@ -29,14 +44,12 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// `intents`: name, patterns (already validated), examples as masked
-    /// token lists.
-    pub fn new(intents: Vec<(String, Vec<Regex>, Vec<Vec<String>>)>) -> Classifier {
+    pub fn new(intents: Vec<IntentInput>) -> Classifier {
         let mut vocabulary: HashMap<String, u32> = HashMap::new();
         let mut document_frequency: Vec<u32> = Vec::new();
         let mut documents = 0u32;
-        for (_, _, examples) in &intents {
-            for tokens in examples {
+        for intent in &intents {
+            for tokens in &intent.examples {
                 documents += 1;
                 let mut seen = std::collections::HashSet::new();
                 for feature in features(tokens) {
@@ -56,10 +69,11 @@ impl Classifier {
         let mut classifier = Classifier { intents: Vec::new(), vocabulary, idf };
         classifier.intents = intents
             .into_iter()
-            .map(|(name, patterns, examples)| IntentModel {
-                examples: examples.iter().map(|t| classifier.vectorise(t)).filter(|v| !v.is_empty()).collect(),
-                name,
-                patterns,
+            .map(|i| IntentModel {
+                examples: i.examples.iter().map(|t| classifier.vectorise(t)).filter(|v| !v.is_empty()).collect(),
+                name: i.name,
+                patterns: i.patterns,
+                priority: i.priority,
             })
             .collect();
         classifier
@@ -81,27 +95,32 @@ impl Classifier {
         vector
     }
 
-    /// Scores every intent for an utterance: `text` is the normalised
-    /// utterance (tokens joined by spaces) the patterns run on, `masked`
-    /// its tokens with slot values masked. Best first; zero scores dropped.
-    pub fn score(&self, text: &str, masked: &[String]) -> Vec<(String, f32)> {
+    /// Scores every intent for an utterance: `texts` are the forms of the
+    /// normalised utterance (tokens joined by spaces) the patterns run on
+    /// (a match in any counts), `masked` its tokens with slot values
+    /// masked. Best first; zero scores dropped.
+    pub fn score(&self, texts: &[&str], masked: &[String]) -> Vec<(String, f32)> {
         let query = self.vectorise(masked);
         let mut scored: Vec<(String, f32)> = self
             .intents
             .iter()
             .filter_map(|intent| {
                 let similarity = intent.examples.iter().map(|example| cosine(&query, example)).fold(0.0f32, f32::max);
-                let pattern = intent.patterns.iter().any(|p| p.is_match(text));
+                let pattern = intent.patterns.iter().any(|p| texts.iter().any(|t| p.is_match(t)));
                 let score = if pattern {
-                    PATTERN_SCORE + (1.0 - PATTERN_SCORE) * similarity
+                    PATTERN_SCORE + (1.0 - PATTERN_SCORE) * similarity + PRIORITY_STEP * intent.priority as f32
                 } else {
                     // Similarity alone is weaker evidence than a pattern.
                     similarity * 0.85
                 };
-                (score > 0.0).then(|| (intent.name.clone(), score.min(1.0)))
+                (score > 0.0).then(|| (intent.name.clone(), score))
             })
             .collect();
+        // Ranked on the raw score (priority included), reported within 0..=1.
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (_, score) in &mut scored {
+            *score = score.min(1.0);
+        }
         scored
     }
 }
@@ -138,25 +157,31 @@ mod tests {
     }
 
     fn classifier() -> Classifier {
+        let intent = |name: &str, patterns: Vec<Regex>, examples: Vec<Vec<String>>| IntentInput {
+            name: name.into(),
+            patterns,
+            examples,
+            priority: 0,
+        };
         Classifier::new(vec![
-            (
-                "book_flight".into(),
+            intent(
+                "book_flight",
                 vec![Regex::new(r"\bfly\b|\bflight\b").unwrap()],
                 vec![toks("book a flight"), toks("i want to fly to <city>")],
             ),
-            (
-                "cancel_booking".into(),
+            intent(
+                "cancel_booking",
                 vec![Regex::new(r"\bcancel\b").unwrap()],
                 vec![toks("cancel my booking"), toks("i need to cancel my flight")],
             ),
-            ("book_hotel".into(), vec![], vec![toks("i need a room for the night")]),
+            intent("book_hotel", vec![], vec![toks("i need a room for the night")]),
         ])
     }
 
     #[test]
     fn examples_break_ties_between_patterns() {
         let c = classifier();
-        let scores = c.score("i need to cancel my flight", &toks("i need to cancel my flight"));
+        let scores = c.score(&["i need to cancel my flight"], &toks("i need to cancel my flight"));
         assert_eq!(scores[0].0, "cancel_booking");
         assert!(scores[0].1 > scores[1].1);
         assert_eq!(scores[1].0, "book_flight");
@@ -165,7 +190,7 @@ mod tests {
     #[test]
     fn similarity_alone_can_win_but_scores_lower() {
         let c = classifier();
-        let scores = c.score("a room for tonight", &toks("a room for tonight"));
+        let scores = c.score(&["a room for tonight"], &toks("a room for tonight"));
         assert_eq!(scores[0].0, "book_hotel");
         assert!(scores[0].1 < PATTERN_SCORE);
     }
@@ -173,6 +198,6 @@ mod tests {
     #[test]
     fn nothing_in_common_scores_nothing() {
         let c = classifier();
-        assert!(c.score("zebra xylophone", &toks("zebra xylophone")).is_empty());
+        assert!(c.score(&["zebra xylophone"], &toks("zebra xylophone")).is_empty());
     }
 }

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use crate::assistant::{Assistant, FlowDef};
 use crate::config::SlotKind;
 use crate::nlu::Understanding;
-use crate::nlu::assign::{SlotContext, assign};
+use crate::assistant::SlotDef;
+use crate::nlu::assign::{SlotContext, assign, cued};
 
 /// Confidence reported for an intent found from content alone: below a
 /// designer pattern's (0.8), above the threshold.
@@ -32,35 +33,77 @@ fn books_something_new(a: &Assistant, flow: &FlowDef) -> bool {
         && flow.slots.iter().all(|s| a.slot(s).is_some_and(|d| d.kind != SlotKind::BookingRef))
 }
 
+/// How sure the values must make us before a flow starts from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Any values that one flow takes best: when nothing else is going
+    /// on, "london to paris" starts a flight booking.
+    Any,
+    /// A request on its own: a place and something more ("paris to rome
+    /// on friday", "lisbon for three nights"). A bare route or "one way"
+    /// reads as an answer (inform) when there is no conversation to go by.
+    Request,
+}
+
 /// The flow the utterance's values belong to, if exactly one takes them best.
-pub fn flow_from_content<'a>(a: &'a Assistant, u: &Understanding) -> Option<&'a FlowDef> {
+pub fn flow_from_content<'a>(a: &'a Assistant, u: &Understanding, evidence: Evidence) -> Option<&'a FlowDef> {
     if !u.has_values() {
         return None;
     }
     let flows: Vec<&FlowDef> = a.flows().filter(|f| books_something_new(a, f)).collect();
-    let kinds_of = |f: &FlowDef| f.slots.iter().filter_map(|s| a.slot(s).map(|d| d.kind.clone())).collect::<Vec<_>>();
+    let slots_of_kind =
+        |f: &FlowDef, kind: &SlotKind| f.slots.iter().filter(|s| a.slot(s).is_some_and(|d| d.kind == *kind)).count();
     let empty = BTreeMap::new();
     let mut scored: Vec<(usize, &FlowDef)> = flows
         .iter()
-        .map(|flow| {
+        .filter_map(|flow| {
             let ctx =
                 SlotContext { slots: &flow.slots, filled: &empty, filled_order: &[], awaiting: None, correction: false };
             let taken = assign(a, &u.words, &u.entities, &ctx);
-            let distinctive = taken
+            let defs: Vec<&SlotDef> = taken.iter().filter_map(|t| a.slot(&t.slot)).collect();
+            let places = defs.iter().filter(|d| d.kind == SlotKind::City).count();
+            if evidence == Evidence::Request && (places == 0 || places == defs.len()) {
+                return None;
+            }
+            let score: usize = taken
                 .iter()
-                .filter(|t| {
-                    let Some(kind) = a.slot(&t.slot).map(|d| d.kind.clone()) else { return false };
-                    flows.iter().filter(|other| other.name != flow.name).all(|other| !kinds_of(other).contains(&kind))
-                        || a.slot(&t.slot).is_some_and(|d| d.not_before.is_some())
+                .zip(&defs)
+                .map(|(t, d)| {
+                    let taken_of_kind = defs.iter().filter(|x| x.kind == d.kind).count();
+                    // Only this flow has room for this many values of the kind.
+                    let distinctive = flows
+                        .iter()
+                        .filter(|other| other.name != flow.name)
+                        .all(|other| slots_of_kind(other, &d.kind) < taken_of_kind)
+                        || d.not_before.is_some();
+                    let cued = t.span.start < t.span.end && cued(&u.words, t.span.start, &d.cues);
+                    1 + usize::from(distinctive) + usize::from(cued)
                 })
-                .count();
-            (taken.len() + distinctive, *flow)
+                .sum();
+            (score > 0).then_some((score, *flow))
         })
-        .filter(|(score, _)| *score > 0)
         .collect();
     scored.sort_by(|x, y| y.0.cmp(&x.0));
     match scored.as_slice() {
         [(best, flow), rest @ ..] if rest.first().is_none_or(|(second, _)| second < best) => Some(flow),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    #[test]
+    fn dbg_make_that() {
+        let spec = crate::config::default_spec().unwrap();
+        let g = std::sync::Arc::new(crate::extract::places::Gazetteer::new(voxbook_proto::airports::Airports::shared()));
+        let a = Assistant::compile(spec, g, "x").unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2030, 6, 3).unwrap();
+        let hints = crate::nlu::Hints { ref_mode: crate::nlu::entities::RefMode::Cued, options_offered: false, awaiting: None, anchor: None };
+        for t in ["oh my sister wants to come along too, can you make that three guests", "sounds good, book it"] {
+            let u = crate::nlu::understand(&a, t, today, hints);
+            let m = crate::nlu::entities::mask(&u.words, &u.entities);
+            eprintln!("{t}\n  words {:?}\n  masked {:?}\n  intents {:?}", u.words, m, u.intents);
+        }
     }
 }

@@ -74,6 +74,18 @@ fn overlaps(a: Span, b: Span) -> bool {
 
 impl EntityFinder<'_> {
     pub fn find(&self, words: &[String], today: NaiveDate, ref_mode: RefMode) -> Vec<Entity> {
+        self.find_after(words, today, ref_mode, None)
+    }
+
+    /// [`EntityFinder::find`] with the date relative dates count from
+    /// when the utterance gives none ("the monday after").
+    pub fn find_after(
+        &self,
+        words: &[String],
+        today: NaiveDate,
+        ref_mode: RefMode,
+        anchor: Option<NaiveDate>,
+    ) -> Vec<Entity> {
         // Ordered by priority: earlier kinds win overlaps.
         let mut candidates: Vec<Entity> = Vec::new();
         if ref_mode != RefMode::Off
@@ -89,7 +101,7 @@ impl EntityFinder<'_> {
             let (day_first, month_first) = found.value;
             candidates.push(Entity { value: EntityValue::AmbiguousDate(day_first, month_first), span: found.span });
         }
-        for found in dates::find_dates(words, today) {
+        for found in dates::find_dates_after(words, today, anchor) {
             candidates.push(Entity { value: EntityValue::Date(found.value), span: found.span });
         }
         for phrase in self.phrases_in(words) {

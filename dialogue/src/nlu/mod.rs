@@ -66,6 +66,19 @@ impl Understanding {
         self.intents.iter().find(|(n, _)| n == intent).map(|(_, s)| *s).filter(|s| *s >= threshold)
     }
 
+    /// Whether the utterance says yes, and whether it says no, when each
+    /// clears `threshold`: the stronger wins ("sounds good, book it" is a
+    /// yes even though "don't book it" is a designer's example of no).
+    pub fn yes_no(&self, threshold: f32) -> (bool, bool) {
+        let yes = self.score_of("affirm", threshold);
+        let no = self.score_of("deny", threshold);
+        match (yes, no) {
+            (Some(y), Some(n)) if (y - n).abs() < 0.05 => (true, true),
+            (Some(y), Some(n)) => (y > n, n > y),
+            _ => (yes.is_some(), no.is_some()),
+        }
+    }
+
     /// True when the utterance gives a slot value. A bare number alone
     /// does not count: it means something only as an answer.
     pub fn has_values(&self) -> bool {
@@ -86,6 +99,9 @@ pub struct Hints<'a> {
     /// The slot the assistant just asked for: near misses of its values
     /// count ("one wait" → one way).
     pub awaiting: Option<&'a str>,
+    /// The date the conversation last settled: "the monday after" counts
+    /// from it.
+    pub anchor: Option<NaiveDate>,
 }
 
 /// Words that, between two values of the same kind, take the first back
@@ -96,7 +112,7 @@ const TAKE_BACK: [&[&str]; 8] =
 pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hints) -> Understanding {
     let mut words = tokenize(text);
     typos::repair(&mut words, assistant.keywords(), assistant.gazetteer());
-    let mut entities = assistant.entity_finder().find(&words, today, hints.ref_mode);
+    let mut entities = assistant.entity_finder().find_after(&words, today, hints.ref_mode, hints.anchor);
     if let Some(awaited) = hints.awaiting.and_then(|s| assistant.slot(s)) {
         let near = awaited::near_misses(assistant, &words, &entities, awaited);
         entities.retain(|e| near.iter().all(|n| !n.span.overlaps(e.span)));
@@ -107,7 +123,14 @@ pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hi
     let masked = mask(&words, &entities);
     // Patterns see the masked text too: a booking reference spelled in the
     // NATO alphabet says "hotel" without asking for one.
-    let intents = assistant.classifier().score(&masked.join(" "), &masked);
+    // Patterns see the utterance with values masked ("make that <num>"),
+    // and with only references masked, so a value's own words still count
+    // ("get me a person" is no party of one there).
+    let refs_only: Vec<Entity> =
+        entities.iter().filter(|e| matches!(e.value, EntityValue::Code(_))).cloned().collect();
+    let plain = mask(&words, &refs_only);
+    let (masked_text, plain_text) = (without_fillers(&masked).join(" "), without_fillers(&plain).join(" "));
+    let intents = assistant.classifier().score(&[&masked_text, &plain_text], &masked);
     let pick = options::find_pick(&words, hints.options_offered);
     // A marker that took back a value of this same utterance corrects
     // nothing said before it.
@@ -117,6 +140,15 @@ pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hi
         .iter()
         .any(|marker| scope.windows(marker.len()).any(|w| w.iter().zip(marker.iter()).all(|(a, b)| a == b)));
     Understanding { words, intents, entities, pick, correction }
+}
+
+/// Hesitations that open an utterance ("uh yeah", "um no"), which the
+/// designers' anchored patterns ("^(yes|yeah)") should not have to allow.
+const OPENING_FILLERS: [&str; 8] = ["uh", "um", "er", "erm", "ah", "hmm", "mm", "eh"];
+
+fn without_fillers(words: &[String]) -> &[String] {
+    let skip = words.iter().take_while(|w| OPENING_FILLERS.contains(&w.as_str())).count();
+    if skip == words.len() { words } else { &words[skip..] }
 }
 
 /// Self-corrections inside one utterance: "make that the 13th, no, the
@@ -137,7 +169,9 @@ fn settle_take_backs(words: &[String], entities: &mut Vec<Entity>) -> bool {
             k += 1;
             continue;
         };
-        if entities[j].value == b.value {
+        // A place said twice is one place; a date said twice may be both
+        // ends of a trip ("on the 12th and back on the 12th").
+        if entities[j].value == b.value && matches!(b.value, EntityValue::Place(_)) {
             entities.remove(k);
             continue;
         }
@@ -186,12 +220,12 @@ fn take_back_at(words: &[String], from: usize, to: usize) -> Option<usize> {
 /// `POST /v1/nlu/parse`: intent and slots of one utterance, no session.
 /// Slots are assigned as if the utterance opened the intent's flow.
 pub fn parse(assistant: &Assistant, text: &str, today: NaiveDate) -> ParseResponse {
-    let hints = Hints { ref_mode: RefMode::Cued, options_offered: false, awaiting: None };
+    let hints = Hints { ref_mode: RefMode::Cued, options_offered: false, awaiting: None, anchor: None };
     let u = understand(assistant, text, today, hints);
     let threshold = assistant.settings.intent_threshold;
     let mut top = u.top(threshold);
     if top.is_none_or(|(_, score)| score < content::PATTERN_LEVEL)
-        && let Some(flow) = content::flow_from_content(assistant, &u)
+        && let Some(flow) = content::flow_from_content(assistant, &u, content::Evidence::Request)
     {
         top = Some((flow.intent.as_str(), content::CONTENT_CONFIDENCE));
     }
