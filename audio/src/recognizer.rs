@@ -13,6 +13,13 @@
 //! A final transcript whose least certain token falls below
 //! `fallback_below` is decoded again with the full window, so uncertain
 //! utterances pay for accuracy and confident ones (most of them) do not.
+//!
+//! A decode may carry a prompt (text to bias Whisper toward, such as the
+//! answers the caller is expected to give); both passes use it. A prompt
+//! can make Whisper repeat what it heard ("the second one, the second
+//! one, ..."): a prompted transcript that repeats itself is thrown away
+//! and the clip decoded again without the prompt. Results keep each
+//! word's confidence so the caller can doubt single words.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +29,7 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
 use crate::INTERNAL_SAMPLE_RATE_HZ;
-use crate::asr::whisper::{AsrError, DecodeOptions, DecoderState, WhisperModel};
+use crate::asr::whisper::{AsrError, DecodeOptions, DecoderState, WhisperModel, Word};
 use crate::speech_stream::{Purpose, Recognize, RecognizeError, Recognized};
 
 /// Short utterances ("yes") are padded with silence to this length: the
@@ -70,11 +77,16 @@ impl WhisperRecognizer {
     }
 
     /// Transcribes a clip on the calling (blocking) thread with a pooled
-    /// state; for tools and tests that are not on the runtime.
-    pub fn transcribe_blocking(&self, audio: &[f32]) -> Result<crate::asr::whisper::Transcript, AsrError> {
+    /// state, as a stream's final would be; for tools and tests that are
+    /// not on the runtime.
+    pub fn transcribe_blocking(
+        &self,
+        audio: &[f32],
+        prompt: Option<&str>,
+    ) -> Result<crate::asr::whisper::Transcript, AsrError> {
         let mut state = self.take_state()?;
-        let result =
-            decode_clip(&self.model, self.threads, self.fallback_below, &mut state, audio, &AtomicBool::new(false));
+        let clip = Clip { audio, prompt, cancel: &AtomicBool::new(false) };
+        let result = decode_clip(&self.model, self.threads, self.fallback_below, &mut state, clip);
         self.put_state(state);
         result
     }
@@ -102,6 +114,13 @@ fn checkin(pool: &Mutex<Vec<DecoderState>>, state: DecoderState) {
     pool.lock().unwrap_or_else(|p| p.into_inner()).push(state);
 }
 
+/// What one decode is given.
+struct Clip<'a> {
+    audio: &'a [f32],
+    prompt: Option<&'a str>,
+    cancel: &'a AtomicBool,
+}
+
 /// One guarded fast decode of a clip with a pooled state, falling back to
 /// the full window when the fast decode is unsure.
 fn decode_clip(
@@ -109,7 +128,52 @@ fn decode_clip(
     threads: usize,
     fallback_below: f32,
     state: &mut DecoderState,
+    clip: Clip<'_>,
+) -> Result<crate::asr::whisper::Transcript, AsrError> {
+    let Clip { audio, prompt, cancel } = clip;
+    let transcript = decode_guarded(model, threads, fallback_below, state, audio, prompt, cancel)?;
+    if prompt.is_some() && repeats_itself(&transcript.words) {
+        tracing::debug!(text = %transcript.text, "the prompted decode repeats itself; decoding without the prompt");
+        let mut plain = decode_guarded(model, threads, fallback_below, state, audio, None, cancel)?;
+        plain.elapsed += transcript.elapsed;
+        return Ok(plain);
+    }
+    Ok(transcript)
+}
+
+/// Whether a transcript loops: a phrase of two words or more said twice
+/// in a row, or any phrase three times in a row. Callers do repeat a
+/// word ("yes, yes"), rarely a whole phrase; Whisper's loops do.
+pub fn repeats_itself(words: &[Word]) -> bool {
+    let norm: Vec<String> = words
+        .iter()
+        .map(|w| w.text.chars().filter(|c| c.is_alphanumeric() || *c == '\'').collect::<String>().to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    for len in 1..=norm.len() / 2 {
+        let times = if len == 1 { 3 } else { 2 };
+        for start in 0..norm.len() {
+            let end = start + len * times;
+            if end > norm.len() {
+                break;
+            }
+            let first = &norm[start..start + len];
+            if (1..times).all(|k| &norm[start + k * len..start + (k + 1) * len] == first) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// [`decode_clip`]'s guarded decode for one prompt (or none).
+fn decode_guarded(
+    model: &WhisperModel,
+    threads: usize,
+    fallback_below: f32,
+    state: &mut DecoderState,
     audio: &[f32],
+    prompt: Option<&str>,
     cancel: &AtomicBool,
 ) -> Result<crate::asr::whisper::Transcript, AsrError> {
     // A speculative decode starts 32 ms into the silence; give every clip
@@ -118,13 +182,14 @@ fn decode_clip(
     padded.resize((audio.len() + TAIL_SAMPLES).max(MIN_SAMPLES), 0.0);
     let audio = &padded[..];
     let seconds = audio.len() as f32 / INTERNAL_SAMPLE_RATE_HZ as f32;
-    let options = DecodeOptions { threads, ..DecodeOptions::fast_for(seconds) };
+    let prompt = prompt.map(str::to_string);
+    let options = DecodeOptions { threads, prompt: prompt.clone(), ..DecodeOptions::fast_for(seconds) };
     let fast = model.transcribe_cancellable(state, audio, &options, cancel)?;
     if fast.min_token_p >= fallback_below || options.audio_ctx.is_none() {
         return Ok(fast);
     }
     tracing::debug!(min_token_p = fast.min_token_p, text = %fast.text, "unsure fast decode; decoding the full window");
-    let full_window = DecodeOptions { threads, ..DecodeOptions::full_window() };
+    let full_window = DecodeOptions { threads, prompt, ..DecodeOptions::full_window() };
     let mut full = model.transcribe_cancellable(state, audio, &full_window, cancel)?;
     full.elapsed += fast.elapsed;
     Ok(full)
@@ -157,9 +222,40 @@ pub fn clean_transcript(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// [`clean_transcript`] for words: drops the words of non-speech
+/// annotations (which may span several words, "(door closes)") and keeps
+/// the confidence of the rest.
+pub fn clean_words(words: Vec<Word>) -> Vec<Word> {
+    let mut out = Vec::with_capacity(words.len());
+    let mut depth = 0usize;
+    let mut star = false;
+    for word in words {
+        let mut text = String::with_capacity(word.text.len());
+        for c in word.text.chars() {
+            match c {
+                '[' | '(' => depth += 1,
+                ']' | ')' => depth = depth.saturating_sub(1),
+                '*' => star = !star,
+                _ if depth == 0 && !star => text.push(c),
+                _ => {}
+            }
+        }
+        let text = text.trim();
+        if !text.is_empty() {
+            out.push(Word { text: text.to_string(), probability: word.probability });
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl Recognize for WhisperRecognizer {
-    async fn recognize(&self, audio: Vec<f32>, purpose: Purpose) -> Result<Recognized, RecognizeError> {
+    async fn recognize(
+        &self,
+        audio: Vec<f32>,
+        purpose: Purpose,
+        prompt: Option<Arc<str>>,
+    ) -> Result<Recognized, RecognizeError> {
         let permit = self.permits.clone().acquire_owned().await.map_err(|e| RecognizeError(e.to_string()))?;
         // Set when this future is dropped (the stream aborted a stale
         // speculative decode): whisper.cpp then stops at its next check.
@@ -177,14 +273,19 @@ impl Recognize for WhisperRecognizer {
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut state = checkout(&pool, &model)?;
-            let result = decode_clip(&model, threads, fallback, &mut state, &audio, &cancel);
+            let clip = Clip { audio: &audio, prompt: prompt.as_deref(), cancel: &cancel };
+            let result = decode_clip(&model, threads, fallback, &mut state, clip);
             checkin(&pool, state);
             result
         })
         .await
         .map_err(|e| RecognizeError(format!("decoder thread failed: {e}")))?;
         let transcript = result.map_err(|e| RecognizeError(e.to_string()))?;
-        Ok(Recognized { text: clean_transcript(&transcript.text), decode: started.elapsed() })
+        Ok(Recognized {
+            text: clean_transcript(&transcript.text),
+            words: clean_words(transcript.words),
+            decode: started.elapsed(),
+        })
     }
 
     fn idle(&self) -> bool {
@@ -202,5 +303,26 @@ mod tests {
         assert_eq!(clean_transcript(" Book a flight (coughs) to Paris. "), "Book a flight to Paris.");
         assert_eq!(clean_transcript("*music* yes"), "yes");
         assert_eq!(clean_transcript("a ] b"), "a b");
+    }
+
+    #[test]
+    fn loops_are_told_from_repeated_words() {
+        let words = |text: &str| -> Vec<Word> {
+            text.split_whitespace().map(|t| Word { text: t.into(), probability: 0.9 }).collect()
+        };
+        assert!(repeats_itself(&words("The second one, the second one, the second")));
+        assert!(repeats_itself(&words("Economy please. Economy please.")));
+        assert!(repeats_itself(&words("two two two")));
+        assert!(!repeats_itself(&words("Yes, yes please.")));
+        assert!(!repeats_itself(&words("from Boston to Denver on the fourteenth of July")));
+        assert!(!repeats_itself(&words("")));
+    }
+
+    #[test]
+    fn non_speech_words_are_dropped_with_their_confidence_kept_for_the_rest() {
+        let w = |t: &str, p: f32| Word { text: t.into(), probability: p };
+        let words =
+            vec![w("Book", 0.9), w("(door", 0.2), w("closes)", 0.3), w("Boston.", 0.4), w("[BLANK_AUDIO]", 0.1)];
+        assert_eq!(clean_words(words), [w("Book", 0.9), w("Boston.", 0.4)]);
     }
 }

@@ -10,6 +10,11 @@
 //! while the user talks, only when a decoder is idle, so they never delay
 //! a final one.
 //!
+//! The caller may set a prompt for the stream's next decodes
+//! ([`SpeechStream::prompt`]): text the recogniser is biased toward, such
+//! as what the conversation expects to be said next. This module only
+//! passes it along; it knows nothing of what it means.
+//!
 //! Bounds: the input queue is bounded (the caller sees a full queue as
 //! backpressure), an utterance is cut at its maximum length, audio
 //! arriving faster than `max_speed` times real time (after a burst
@@ -20,11 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use voxbook_proto::stream::AudioInput;
 
 use crate::AudioError;
+pub use crate::asr::whisper::Word;
 use crate::codec::AudioDecoder;
 use crate::endpoint::{EndpointConfig, EndpointEvent, Endpointer};
 use crate::resample::StreamResampler;
@@ -40,6 +46,9 @@ pub enum Purpose {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recognized {
     pub text: String,
+    /// The text's words with the recogniser's confidence in each (empty
+    /// when the recogniser does not report it).
+    pub words: Vec<Word>,
     pub decode: Duration,
 }
 
@@ -50,7 +59,13 @@ pub struct RecognizeError(pub String);
 /// Speech to text, shared by every stream.
 #[async_trait]
 pub trait Recognize: Send + Sync + 'static {
-    async fn recognize(&self, audio: Vec<f32>, purpose: Purpose) -> Result<Recognized, RecognizeError>;
+    /// `prompt`: text to bias the decode toward (see the module docs).
+    async fn recognize(
+        &self,
+        audio: Vec<f32>,
+        purpose: Purpose,
+        prompt: Option<Arc<str>>,
+    ) -> Result<Recognized, RecognizeError>;
     /// True when a decoder is free right now (partials only run then).
     fn idle(&self) -> bool;
 }
@@ -100,6 +115,8 @@ pub enum SpeechEvent {
     },
     Final {
         text: String,
+        /// `text` word by word, with the recogniser's confidence.
+        words: Vec<Word>,
         speech_end_ms: u64,
         latency: Duration,
         decode: Duration,
@@ -122,6 +139,33 @@ pub struct SpeechStream {
     /// Binary frames in; dropping it ends the stream (after a final).
     pub audio: mpsc::Sender<Vec<u8>>,
     pub events: mpsc::Receiver<SpeechEvent>,
+    /// The prompt of the decodes that start from now on.
+    pub prompt: Prompt,
+}
+
+/// Sets the prompt a stream's recogniser is given. Cheap to call often:
+/// decodes read the latest value when they start, nothing queues.
+#[derive(Debug, Clone)]
+pub struct Prompt(Arc<watch::Sender<Option<Arc<str>>>>);
+
+impl Prompt {
+    /// A prompt handle and the receiving end a stream task reads.
+    fn channel() -> (Prompt, watch::Receiver<Option<Arc<str>>>) {
+        let (tx, rx) = watch::channel(None);
+        (Prompt(Arc::new(tx)), rx)
+    }
+
+    /// Replaces the prompt; `None` or blank text removes it.
+    pub fn set(&self, text: Option<&str>) {
+        let text = text.map(str::trim).filter(|t| !t.is_empty()).map(Arc::from);
+        // No receiver (the stream ended) is not an error: nothing decodes.
+        self.0.send_replace(text);
+    }
+
+    /// The prompt decodes get now.
+    pub fn current(&self) -> Option<Arc<str>> {
+        self.0.borrow().clone()
+    }
 }
 
 /// Starts a stream task for audio in `spec`.
@@ -135,7 +179,9 @@ pub fn spawn(
     let resampler = StreamResampler::new(spec.sample_rate)?;
     let (audio_tx, audio_rx) = mpsc::channel(config.queue_frames.max(1));
     let (events_tx, events_rx) = mpsc::channel(64);
+    let (prompt, prompt_rx) = Prompt::channel();
     let task = StreamTask {
+        prompt: prompt_rx,
         endpointer: Endpointer::new(config.endpoint.clone()),
         config,
         decoder,
@@ -153,7 +199,7 @@ pub fn spawn(
         last_partial: Instant::now(),
     };
     tokio::spawn(task.run(audio_rx));
-    Ok(SpeechStream { audio: audio_tx, events: events_rx })
+    Ok(SpeechStream { audio: audio_tx, events: events_rx, prompt })
 }
 
 type Decode = JoinHandle<Result<Recognized, RecognizeError>>;
@@ -172,6 +218,8 @@ struct StreamTask {
     endpointer: Endpointer,
     recognizer: Arc<dyn Recognize>,
     events: mpsc::Sender<SpeechEvent>,
+    /// The prompt decodes start with.
+    prompt: watch::Receiver<Option<Arc<str>>>,
     /// Wall time of the first audio frame: the pacing reference.
     started: Option<Instant>,
     /// Audio received, in ms at the client's rate.
@@ -259,6 +307,7 @@ impl StreamTask {
             Ok(r) => {
                 self.emit(SpeechEvent::Final {
                     text: r.text,
+                    words: r.words,
                     speech_end_ms,
                     latency: endpoint_at.elapsed(),
                     decode: r.decode,
@@ -333,7 +382,8 @@ impl StreamTask {
 
     fn decode(&self, audio: Vec<f32>, purpose: Purpose) -> Decode {
         let recognizer = self.recognizer.clone();
-        tokio::spawn(async move { recognizer.recognize(audio, purpose).await })
+        let prompt = self.prompt.borrow().clone();
+        tokio::spawn(async move { recognizer.recognize(audio, purpose, prompt).await })
     }
 
     fn maybe_partial(&mut self) {
@@ -442,10 +492,15 @@ mod tests {
 
     #[async_trait]
     impl Recognize for Fake {
-        async fn recognize(&self, audio: Vec<f32>, _purpose: Purpose) -> Result<Recognized, RecognizeError> {
+        async fn recognize(
+            &self,
+            audio: Vec<f32>,
+            _purpose: Purpose,
+            _prompt: Option<Arc<str>>,
+        ) -> Result<Recognized, RecognizeError> {
             self.decodes.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
-            Ok(Recognized { text: format!("{} samples", audio.len()), decode: self.delay })
+            Ok(Recognized { text: format!("{} samples", audio.len()), words: Vec::new(), decode: self.delay })
         }
         fn idle(&self) -> bool {
             true

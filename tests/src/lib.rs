@@ -14,6 +14,7 @@ pub mod phone;
 pub mod postgres;
 pub mod script;
 pub mod speech;
+pub mod spoken;
 pub mod twilio;
 pub mod wer;
 

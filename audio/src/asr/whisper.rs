@@ -26,6 +26,15 @@
 //! Both decode greedily and without timestamp tokens (one segment per 30 s
 //! window): voice turns are short, and this is the mode the converted model
 //! is compared against the original CTranslate2 model in.
+//!
+//! A decode may be given a prompt ([`DecodeOptions::prompt`]): text Whisper
+//! takes as what was said just before, which biases it toward those words
+//! and their spelling. It is tokenised here and passed as prompt tokens,
+//! not through whisper-rs's `set_initial_prompt`, which leaks its CString
+//! on every call (whisper-rs 0.16 turns the string into a raw pointer and
+//! never frees it) and panics on a NUL byte. Every transcript also carries
+//! its words with the recogniser's confidence in each ([`Word`]): the
+//! lowest probability of the word's tokens.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +53,10 @@ const AUDIO_CTX_PER_SECOND: f32 = 50.0;
 pub const MIN_FAST_AUDIO_CTX: i32 = 512;
 /// Extra encoder positions past the end of the clip.
 const AUDIO_CTX_MARGIN: i32 = 32;
+/// Most prompt tokens kept (the end of a longer prompt: Whisper reads a
+/// prompt as the text just before the audio, so its end matters most).
+/// whisper.cpp itself keeps at most half its 448-token text context.
+pub const MAX_PROMPT_TOKENS: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AsrError {
@@ -83,6 +96,9 @@ pub struct DecodeOptions {
     pub no_fallback: bool,
     /// Spoken language (ISO 639-1); English-only models accept only "en".
     pub language: String,
+    /// Text to read as said just before this clip (see the module docs);
+    /// `None` or empty: no prompt.
+    pub prompt: Option<String>,
 }
 
 fn default_threads() -> usize {
@@ -99,6 +115,7 @@ impl DecodeOptions {
             max_tokens: None,
             no_fallback: false,
             language: "en".into(),
+            prompt: None,
         }
     }
 
@@ -152,11 +169,23 @@ pub struct Segment {
     pub end: Duration,
 }
 
+/// One recognised word and how sure the decoder was of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// As decoded, with any punctuation attached ("Boston,").
+    pub text: String,
+    /// The lowest probability of the word's tokens (0..=1): a word is as
+    /// doubtful as its least certain piece.
+    pub probability: f32,
+}
+
 /// The result of one transcription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transcript {
     /// All segments' text, trimmed and joined with single spaces.
     pub text: String,
+    /// The text's words in order, with their confidence.
+    pub words: Vec<Word>,
     pub segments: Vec<Segment>,
     /// Wall time of the decode (state creation included).
     pub elapsed: Duration,
@@ -310,6 +339,12 @@ impl WhisperModel {
         if opts.no_fallback {
             params.set_temperature_inc(0.0);
         }
+        // Borrowed by `params` until `full` returns (set_tokens takes a
+        // slice; nothing is leaked).
+        let prompt_tokens = self.prompt_tokens(opts.prompt.as_deref())?;
+        if !prompt_tokens.is_empty() {
+            params.set_tokens(&prompt_tokens);
+        }
 
         // SAFETY: the callback only reads the AtomicBool behind the user
         // data pointer, and `cancel` outlives `full`, the only call that
@@ -328,12 +363,15 @@ impl WhisperModel {
         let mut segments = Vec::new();
         let eot = self.ctx.token_eot();
         let mut min_token_p = 1.0f32;
+        let mut words = WordBuilder::default();
         for seg in state.as_iter() {
             for i in 0..seg.n_tokens() {
                 if let Some(token) = seg.get_token(i)
                     && token.token_id() < eot
                 {
-                    min_token_p = min_token_p.min(token.token_probability());
+                    let p = token.token_probability();
+                    min_token_p = min_token_p.min(p);
+                    words.push(&token.to_str_lossy().map_err(AsrError::Decode)?, p);
                 }
             }
             let text = seg.to_str_lossy().map_err(AsrError::Decode)?.trim().to_owned();
@@ -341,7 +379,58 @@ impl WhisperModel {
             segments.push(Segment { text, start: centis(seg.start_timestamp()), end: centis(seg.end_timestamp()) });
         }
         let text = segments.iter().map(|s| s.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
-        Ok(Transcript { text, segments, elapsed: started.elapsed(), min_token_p })
+        Ok(Transcript { text, words: words.finish(), segments, elapsed: started.elapsed(), min_token_p })
+    }
+
+    /// The prompt as tokens, at most [`MAX_PROMPT_TOKENS`] (its end).
+    fn prompt_tokens(&self, prompt: Option<&str>) -> Result<Vec<i32>, AsrError> {
+        // NUL cannot cross into C; nothing a prompt needs is lost.
+        let text = prompt.unwrap_or_default().replace('\0', " ");
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Whisper prompts read as preceding speech: a leading space makes
+        // the first word tokenise as it would mid-sentence.
+        let text = format!(" {text}");
+        // whisper.cpp's tokeniser emits at most one token per byte. Asking
+        // for fewer than it needs would make it return minus the count,
+        // which whisper-rs 0.16 only checks for -1: room for every byte
+        // keeps that path unreachable.
+        let mut tokens = self.ctx.tokenize(&text, text.len() + 1).map_err(AsrError::Decode)?;
+        let excess = tokens.len().saturating_sub(MAX_PROMPT_TOKENS);
+        tokens.drain(..excess);
+        Ok(tokens)
+    }
+}
+
+/// Joins decoded tokens into words: a token that starts with a space
+/// starts a word; any other (the rest of a word, punctuation) extends the
+/// current one, whose probability becomes the lowest of its tokens.
+#[derive(Default)]
+struct WordBuilder {
+    words: Vec<Word>,
+}
+
+impl WordBuilder {
+    fn push(&mut self, token: &str, probability: f32) {
+        if token.is_empty() {
+            return;
+        }
+        let starts_word = token.starts_with(char::is_whitespace);
+        let piece = token.trim();
+        match self.words.last_mut() {
+            Some(last) if !starts_word => {
+                last.text.push_str(piece);
+                last.probability = last.probability.min(probability);
+            }
+            _ if piece.is_empty() => {}
+            _ => self.words.push(Word { text: piece.to_string(), probability }),
+        }
+    }
+
+    fn finish(self) -> Vec<Word> {
+        self.words.into_iter().filter(|w| !w.text.is_empty()).collect()
     }
 }
 
@@ -388,6 +477,24 @@ mod tests {
         for o in bad {
             assert!(matches!(o.validate(), Err(AsrError::InvalidOptions(_))), "{o:?}");
         }
+    }
+
+    #[test]
+    fn tokens_join_into_words_at_their_least_certain_piece() {
+        let mut b = WordBuilder::default();
+        for (t, p) in [(" One", 0.9), (" wa", 0.8), ("it", 0.3), (" please", 0.95), (".", 0.99)] {
+            b.push(t, p);
+        }
+        let words = b.finish();
+        let got: Vec<(&str, f32)> = words.iter().map(|w| (w.text.as_str(), w.probability)).collect();
+        assert_eq!(got, [("One", 0.9), ("wait", 0.3), ("please.", 0.95)]);
+
+        // A first token without a leading space still starts a word.
+        let mut b = WordBuilder::default();
+        b.push("Yes", 0.7);
+        b.push(",", 0.9);
+        b.push(" ", 0.1);
+        assert_eq!(b.finish(), [Word { text: "Yes,".into(), probability: 0.7 }]);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct AppState {
 pub struct SpeechEngine {
     pub recognizer: Arc<dyn voxbook_audio::speech_stream::Recognize>,
     pub config: voxbook_audio::speech_stream::SpeechStreamConfig,
+    /// Give the recogniser the dialogue's hint of what comes next
+    /// (`Conversations::asr_hint`) as its prompt.
+    pub prompt: bool,
 }
 
 pub fn app(state: AppState) -> Router {

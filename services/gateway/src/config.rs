@@ -101,6 +101,7 @@ pub struct FileConfig {
     pub audio_max_speed: Option<f32>,
     pub partial_interval_ms: Option<u64>,
     pub asr_fallback_below: Option<f32>,
+    pub asr_prompt: Option<bool>,
     pub barge_in_min_speech_ms: Option<u32>,
     pub barge_in_vad_threshold: Option<f32>,
     pub tts_engine: Option<String>,
@@ -277,6 +278,10 @@ pub struct AsrConfig {
     /// Token probability under which a final transcript is decoded again
     /// with the full window (0 turns the fallback off).
     pub fallback_below: f32,
+    /// Prompt Whisper with what the dialogue expects next (the awaited
+    /// slot's answers, the cities mentioned); see samples/spoken/README.md
+    /// for what it does to accuracy.
+    pub prompt: bool,
     pub stream: SpeechStreamConfig,
 }
 
@@ -291,6 +296,7 @@ impl Default for AsrConfig {
             decoders: 1,
             threads: cores.clamp(1, 4),
             fallback_below: voxbook_audio::recognizer::DEFAULT_FALLBACK_BELOW,
+            prompt: true,
             stream: SpeechStreamConfig::default(),
         }
     }
@@ -429,6 +435,9 @@ impl Config {
         }
         if let Some(p) = file.asr_fallback_below {
             c.asr.fallback_below = p;
+        }
+        if let Some(on) = file.asr_prompt {
+            c.asr.prompt = on;
         }
         if let Some(ms) = file.partial_interval_ms {
             c.asr.stream.partial_interval = Duration::from_millis(ms);

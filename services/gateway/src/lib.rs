@@ -51,7 +51,7 @@ fn load_speech(asr: &config::AsrConfig) -> anyhow::Result<Option<app::SpeechEngi
     let model = Arc::new(WhisperModel::load(path)?);
     let recognizer = WhisperRecognizer::new(model, asr.decoders, asr.threads)?.with_fallback_below(asr.fallback_below);
     tracing::info!(model = %path.display(), decoders = asr.decoders, threads = asr.threads, elapsed_ms = started.elapsed().as_millis() as u64, "speech recognition ready");
-    Ok(Some(app::SpeechEngine { recognizer: Arc::new(recognizer), config: asr.stream.clone() }))
+    Ok(Some(app::SpeechEngine { recognizer: Arc::new(recognizer), config: asr.stream.clone(), prompt: asr.prompt }))
 }
 
 /// A gateway with its parts built, not yet listening.

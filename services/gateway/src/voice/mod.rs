@@ -9,6 +9,13 @@
 //! the transport flushes what the listener still has queued, and the
 //! session records what was actually heard.
 //!
+//! A spoken turn reaches the dialogue with the recogniser's confidence in
+//! each word ([`Heard`]), so the dialogue can read back a doubtful value
+//! instead of acting on it. Before each utterance the recogniser is given
+//! the dialogue's hint of what the caller will say next (the awaited
+//! slot's answers, cities already mentioned) as its prompt, when the
+//! gateway's `asr_prompt` is on.
+//!
 //! Each turn gets one `turn` tracing span whose children are the stages
 //! (`vad_endpoint`, `asr`, `dialogue` with `parse` and `tool_call`, `tts`);
 //! see [`spans`].
@@ -21,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::Instrument;
-use voxbook_audio::speech_stream::{SpeechEvent, SpeechStream};
+use voxbook_audio::speech_stream::{Prompt, SpeechEvent, SpeechStream, Word};
 use voxbook_audio::tts::encode::{FRAME_MS, OutputFormat};
 use voxbook_audio::tts::speaker::Playback;
+use voxbook_dialogue::heard::{Heard, HeardWord};
 use voxbook_proto::stream::ServerEvent;
 
 use crate::app::AppState;
@@ -131,6 +139,8 @@ struct Loop<'a> {
     channel: &'static str,
     audio: Option<mpsc::Sender<Vec<u8>>>,
     events: Option<mpsc::Receiver<SpeechEvent>>,
+    /// The recogniser's prompt, when the dialogue's hints are used.
+    prompt: Option<Prompt>,
     output: Option<OutputFormat>,
     speaking: Option<Speaking>,
     /// A spoken turn's timing, sent when its reply's first audio leaves.
@@ -155,16 +165,18 @@ enum Input {
 
 impl<'a> Loop<'a> {
     fn new(state: &'a AppState, id: &'a str, voice: Voice) -> Self {
-        let (audio, events) = match voice.speech {
-            Some(stream) => (Some(stream.audio), Some(stream.events)),
-            None => (None, None),
+        let (audio, events, prompt) = match voice.speech {
+            Some(stream) => (Some(stream.audio), Some(stream.events), Some(stream.prompt)),
+            None => (None, None, None),
         };
+        let prompt = prompt.filter(|_| state.speech.as_ref().is_some_and(|s| s.prompt));
         Loop {
             state,
             id,
             channel: voice.channel,
             audio,
             events,
+            prompt,
             output: voice.output,
             speaking: None,
             pending_metrics: None,
@@ -177,6 +189,7 @@ impl<'a> Loop<'a> {
     }
 
     async fn run<T: Transport>(mut self, transport: &mut T) -> Close {
+        self.refresh_prompt().await;
         if let Some(text) = self.opening.take()
             && !self.speak(transport, 0, text, TurnSpans::open(self.id, "opening")).await
         {
@@ -294,7 +307,7 @@ impl<'a> Loop<'a> {
                 }
                 send(transport, ServerEvent::SpeechStopped { at_ms }).await
             }
-            SpeechEvent::Final { text, speech_end_ms, latency, decode, audio } => {
+            SpeechEvent::Final { text, words, speech_end_ms, latency, decode, audio } => {
                 self.state.metrics.observe_asr(latency, decode);
                 let spans = self.listening.take().unwrap_or_else(|| TurnSpans::open(self.id, "voice"));
                 let transcript = ServerEvent::Transcript {
@@ -319,7 +332,8 @@ impl<'a> Loop<'a> {
                     ..Timing::default()
                 };
                 self.utterance = Some(audio);
-                self.turn(transport, &text, None, spans.transcribed(), speech).await
+                let heard = Heard::spoken(&text, heard_words(words));
+                self.turn(transport, &heard, None, spans.transcribed(), speech).await
             }
             SpeechEvent::Error { code, message, fatal } => {
                 let event = error(code, message, !fatal);
@@ -353,14 +367,14 @@ impl<'a> Loop<'a> {
             }
             Inbound::Text { text, turn_id } => {
                 let spans = TurnSpans::open(self.id, "text");
-                self.turn(transport, &text, turn_id, spans, Timing::default()).await
+                self.turn(transport, &Heard::typed(&text), turn_id, spans, Timing::default()).await
             }
             Inbound::Digits(digits) => {
                 let awaiting = self.state.conversations.awaiting(self.id).await.ok().flatten();
                 match crate::telephony::dtmf::utterance(&digits, awaiting.as_deref()) {
                     Some(text) => {
                         let spans = TurnSpans::open(self.id, "dtmf");
-                        self.turn(transport, &text, None, spans, Timing::default()).await
+                        self.turn(transport, &Heard::typed(&text), None, spans, Timing::default()).await
                     }
                     None => Flow::Continue,
                 }
@@ -394,7 +408,7 @@ impl<'a> Loop<'a> {
     async fn turn<T: Transport>(
         &mut self,
         transport: &mut T,
-        text: &str,
+        heard: &Heard,
         turn_id: Option<String>,
         spans: TurnSpans,
         speech: Timing,
@@ -402,7 +416,7 @@ impl<'a> Loop<'a> {
         // Only the turn it was heard for may take the utterance's audio.
         let utterance = self.utterance.take();
         let started = Instant::now();
-        let result = self.state.conversations.turn(self.id, text).instrument(spans.dialogue()).await;
+        let result = self.state.conversations.turn_heard(self.id, heard).instrument(spans.dialogue()).await;
         let elapsed = started.elapsed();
         let response = match result {
             Ok(response) => response,
@@ -432,6 +446,10 @@ impl<'a> Loop<'a> {
         if !transport.event(&event).await {
             return Flow::End(None);
         }
+        // After the result is out (it must not wait on this) and before the
+        // reply is spoken: the caller's answer to the reply is the next
+        // utterance, and its decode may start as soon as they stop.
+        self.refresh_prompt().await;
         match reply {
             Some((turn, text)) if self.output.is_some() && self.state.tts.is_some() => {
                 if !self.speak(transport, turn, text, spans).await {
@@ -442,6 +460,20 @@ impl<'a> Loop<'a> {
                 Flow::Continue
             }
             _ => send(transport, timing.event(&self.state.metrics, None)).await,
+        }
+    }
+
+    /// Gives the recogniser the dialogue's hint for the next utterance. A
+    /// hint that cannot be had (the store is down, the session is gone)
+    /// only loses the bias: the turn itself reports those errors.
+    async fn refresh_prompt(&self) {
+        let Some(prompt) = &self.prompt else { return };
+        match self.state.conversations.asr_hint(self.id).await {
+            Ok(hint) => prompt.set(Some(&hint)),
+            Err(e) => {
+                tracing::debug!(error = %e, "no recogniser hint for the next utterance");
+                prompt.set(None);
+            }
         }
     }
 
@@ -493,6 +525,11 @@ async fn next_frame(speaking: &mut Option<Speaking>) -> Option<Vec<u8>> {
         Some(s) => s.playback.frames.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The recogniser's words as the dialogue takes them.
+fn heard_words(words: Vec<Word>) -> Vec<HeardWord> {
+    words.into_iter().map(|w| HeardWord { word: w.text, probability: w.probability.clamp(0.0, 1.0) }).collect()
 }
 
 async fn next_event(events: &mut Option<mpsc::Receiver<SpeechEvent>>) -> Option<SpeechEvent> {
