@@ -222,8 +222,13 @@ impl Assistant {
             .intents
             .values()
             .flat_map(|i| i.patterns.iter().map(|p| p.replace("\\b", " ")).chain(i.examples.iter().cloned()))
+            // Whole words only: "summari[sz]e" and "cancell?ation" are
+            // regex, and their fragments are no words to repair towards.
             .flat_map(|text| {
-                text.split(|c: char| !c.is_ascii_alphabetic()).map(str::to_ascii_lowercase).collect::<Vec<_>>()
+                text.split(|c: char| c.is_whitespace() || matches!(c, '|' | '(' | ')' | '^' | '$' | '\'' | ',' | '.'))
+                    .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic()))
+                    .map(str::to_ascii_lowercase)
+                    .collect::<Vec<_>>()
             })
             .filter(|w| w.len() >= crate::nlu::typos::MIN_KEYWORD_LEN)
             .collect();

@@ -40,6 +40,8 @@ pub const PEOPLE_NOUNS: &[&str] = &[
     "guest",
     "guests",
     "of us",
+    "grown ups",
+    "grownups",
     "pax",
     "tickets",
     "seats",
@@ -146,7 +148,7 @@ pub fn find_counts(words: &[String], nouns: &[&str]) -> Vec<Found<u32>> {
 /// Nouns for children, which count towards a party only beside adults
 /// ("two adults and a child"): "a child" alone is not a party size.
 const CHILD_NOUNS: &[&str] =
-    &["child", "children", "kid", "kids", "infant", "infants", "baby", "babies", "toddler", "toddlers", "teenager", "teenagers"];
+    &["little ones", "little one", "child", "children", "kid", "kids", "infant", "infants", "baby", "babies", "toddler", "toddlers", "teenager", "teenagers"];
 
 fn is_child_noun(w: &str) -> bool {
     CHILD_NOUNS.contains(&w)

@@ -77,7 +77,9 @@ pub fn flow_from_content<'a>(a: &'a Assistant, u: &Understanding, evidence: Evid
                         .all(|other| slots_of_kind(other, &d.kind) < taken_of_kind)
                         || d.not_before.is_some();
                     let cued = t.span.start < t.span.end && cued(&u.words, t.span.start, &d.cues);
-                    1 + usize::from(distinctive) + usize::from(cued)
+                    // "two guests" names its own slot.
+                    let named = u.words.get(t.span.start..t.span.end).is_some_and(|w| w.iter().any(|w| *w == d.name));
+                    1 + usize::from(distinctive) + usize::from(cued) + usize::from(named)
                 })
                 .sum();
             (score > 0).then_some((score, *flow))
