@@ -19,18 +19,11 @@ pub(super) enum Referent {
     Unknown,
 }
 
-const FLIGHT_WORDS: &[&str] = &["flight", "flights", "plane", "fly", "flying", "ticket", "tickets", "seat"];
-const HOTEL_WORDS: &[&str] = &["hotel", "hotels", "room", "rooms", "stay", "accommodation"];
 /// Words that point back at something just talked about.
 const ANAPHORS: &[&str] = &["that", "it", "this", "same", "just"];
 
 fn kind_said(words: &[String]) -> Option<&'static str> {
-    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
-    match (has(FLIGHT_WORDS), has(HOTEL_WORDS)) {
-        (true, false) => Some("flight"),
-        (false, true) => Some("hotel"),
-        _ => None,
-    }
+    crate::nlu::booking_kind_said(words)
 }
 
 /// The booking `words` most likely mean. `live_only`: for changes and

@@ -489,6 +489,12 @@ fn doubtful_words(heard: &Heard, tokens: usize) -> Vec<bool> {
         let doubtful = w.probability < crate::heard::DOUBTFUL_BELOW;
         out.extend(std::iter::repeat_n(doubtful, crate::extract::tokens::tokenize(&w.word).len()));
     }
+    // The utterance's tokens lost their hesitations and stutters: so must these.
+    let tokens_of_heard: Vec<String> =
+        heard.words.iter().flat_map(|w| crate::extract::tokens::tokenize(&w.word)).collect();
+    if crate::nlu::without_hesitations(tokens_of_heard.clone()).len() != tokens_of_heard.len() {
+        return Vec::new();
+    }
     if out.len() == tokens { out } else { Vec::new() }
 }
 

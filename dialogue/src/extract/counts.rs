@@ -40,6 +40,9 @@ pub const PEOPLE_NOUNS: &[&str] = &[
     "guest",
     "guests",
     "of us",
+    "ppl",
+    "ticket",
+    "seat",
     "grown ups",
     "grownups",
     "pax",
@@ -122,6 +125,11 @@ fn count_at(words: &[String], i: usize) -> Option<(u32, usize)> {
     match word(words, i) {
         "a" | "an" => Some((1, i + 1)),
         "no" => Some((0, i + 1)),
+        // Mishearings of "two" and "four": "too adults", "for to nights",
+        // "for for people" (only after "for", where a count is expected).
+        "too" => Some((2, i + 1)),
+        "to" if i > 0 && word(words, i - 1) == "for" => Some((2, i + 1)),
+        "for" if i > 0 && word(words, i - 1) == "for" => Some((4, i + 1)),
         _ => cardinal_at(words, i).map(|f| (f.value, f.span.end)),
     }
 }
@@ -219,7 +227,8 @@ fn solo_at(words: &[String], i: usize) -> Option<Found<u32>> {
     let len = match (a, b, c) {
         ("just" | "only", "me" | "myself", _) => 2,
         ("me", "alone", _) => 2,
-        ("by", "myself", _) => 2,
+        ("by", "myself" | "himself" | "herself", _) => 2,
+        ("on", "his" | "her" | "their", "own") => 3,
         ("on", "my", "own") => 3,
         ("myself" | "alone" | "solo", _, _) => 1,
         _ => return None,
@@ -248,56 +257,85 @@ fn companions_at(words: &[String], i: usize) -> Option<Found<u32>> {
         let n = cardinal_at(words, i + 2)?;
         return Some(Found::new(n.value.checked_add(1)?, i, n.span.end));
     }
-    if w(0) == "me" && w(1) == "and" && w(2) == "my" {
-        let k = i + 3;
-        if COMPANIONS.contains(&word(words, k)) {
-            return Some(more_companions(words, 2, k + 1).unwrap_or(Found::new(2, i, k + 1))).map(|f| Found::new(f.value, i, f.span.end));
-        }
-        if word(words, k) == "parents" {
-            return Some(Found::new(3, i, k + 1));
-        }
-        let n = cardinal_at(words, k)?;
-        if COMPANIONS_PLURAL.contains(&word(words, n.span.end)) || COMPANIONS.contains(&word(words, n.span.end)) {
-            return Some(Found::new(n.value.checked_add(1)?, i, n.span.end + 1));
-        }
-        return None;
+    if let Some(found) = companion_chain_at(words, i) {
+        return Some(found);
     }
     if w(0) == "my" && COMPANIONS.contains(&w(1)) && w(2) == "and" && matches!(w(3), "i" | "me" | "myself") {
         return Some(Found::new(2, i, i + 4));
     }
+    if w(0) == "my" && w(1) == "parents" {
+        let end = if (w(2), w(3), w(4)) == ("both", "of", "them") { i + 5 } else { i + 2 };
+        return Some(Found::new(2, i, end));
+    }
+    // "we're four", "we are four".
+    if w(0) == "we" && matches!(w(1), "re" | "are") {
+        let n = cardinal_at(words, i + 2)?;
+        return (n.value > 0).then(|| Found::new(n.value, i, n.span.end));
+    }
     None
+}
+
+/// The speaker and who comes along: "me and my wife" (2), "me my wife and
+/// our two kids" (4), "me and my husband and our three year old" (3), "me
+/// and two friends" (3), "with my wife and 3 kids" (5: "with" counts the
+/// speaker), "me and my parents" (3).
+fn companion_chain_at(words: &[String], i: usize) -> Option<Found<u32>> {
+    let mut total: u32 = match (word(words, i), word(words, i + 1)) {
+        ("me" | "myself", _) => 1,
+        ("with", "my" | "our") => 1,
+        _ => return None,
+    };
+    let mut k = i + 1;
+    let mut end = None;
+    loop {
+        let mut j = k;
+        while matches!(word(words, j), "and" | "plus" | "with") {
+            j += 1;
+        }
+        if matches!(word(words, j), "my" | "our" | "the") {
+            j += 1;
+        }
+        let Some((added, after)) = one_companion_at(words, j) else { break };
+        total = total.checked_add(added)?;
+        k = after;
+        end = Some(after);
+    }
+    end.map(|e| Found::new(total, i, e))
+}
+
+/// One companion phrase at `j` (after "my"/"our"): how many people it
+/// adds and where it ends.
+fn one_companion_at(words: &[String], j: usize) -> Option<(u32, usize)> {
+    if word(words, j) == "parents" {
+        return Some((2, j + 1));
+    }
+    let counted = cardinal_at(words, j);
+    let mut k = counted.as_ref().map_or(j, |n| n.span.end);
+    // "our three year old": a child of that age.
+    if counted.is_some() && word(words, k) == "year" && word(words, k + 1) == "old" {
+        return Some((1, k + 2));
+    }
+    while COMPANION_ADJECTIVES.contains(&word(words, k)) {
+        k += 1;
+    }
+    let noun = word(words, k);
+    let singular = COMPANIONS.contains(&noun) || matches!(noun, "boy" | "girl");
+    let plural = COMPANIONS_PLURAL.contains(&noun) || matches!(noun, "boys" | "girls");
+    let mut end = k + 1;
+    // "mother in law".
+    if singular && word(words, end) == "in" && word(words, end + 1) == "law" {
+        end += 2;
+    }
+    match (counted, singular, plural) {
+        (Some(n), true | false, true) => Some((n.value, end)),
+        (Some(n), true, false) if n.value == 1 => Some((1, end)),
+        (None, true, false) => Some((1, end)),
+        _ => None,
+    }
 }
 
 /// Words that may stand between "my"/"our" and a companion ("our little boy").
 const COMPANION_ADJECTIVES: &[&str] = &["little", "young", "baby", "teenage", "older", "younger", "eldest", "youngest", "elderly", "new"];
-
-/// Companions added after a party of `so_far` ending at `at`: "and our
-/// little boy" (+1), "and my two kids" (+2). The longest such chain.
-fn more_companions(words: &[String], so_far: u32, at: usize) -> Option<Found<u32>> {
-    if word(words, at) != "and" {
-        return None;
-    }
-    let mut k = at + 1;
-    if matches!(word(words, k), "my" | "our" | "the") {
-        k += 1;
-    }
-    let added = if let Some(n) = cardinal_at(words, k) {
-        let mut j = n.span.end;
-        while COMPANION_ADJECTIVES.contains(&word(words, j)) {
-            j += 1;
-        }
-        (COMPANIONS_PLURAL.contains(&word(words, j)) || COMPANIONS.contains(&word(words, j))).then_some((n.value, j + 1))
-    } else {
-        while COMPANION_ADJECTIVES.contains(&word(words, k)) {
-            k += 1;
-        }
-        let boy_or_girl = matches!(word(words, k), "boy" | "girl");
-        (COMPANIONS.contains(&word(words, k)) || boy_or_girl).then_some((1, k + 1))
-    };
-    let (n, end) = added?;
-    let total = so_far.checked_add(n)?;
-    Some(more_companions(words, total, end).unwrap_or(Found::new(total, at, end)))
-}
 
 /// Words after "night(s)" that make it an adjective ("a night flight").
 fn night_is_adjective(next: &str) -> bool {
@@ -442,6 +480,21 @@ mod tests {
         assert_eq!(party("a flight to malaga just one way for me"), vec![p(1, "for me")]);
         assert_eq!(party("can you change that flight for me"), vec![]);
         assert_eq!(party("for me and my wife"), vec![p(2, "me and my wife")]);
+    }
+
+    #[test]
+    fn parties_described_by_who_comes() {
+        assert_eq!(party("me my wife and our two kids"), vec![p(4, "me my wife and our two kids")]);
+        assert_eq!(party("me my wife and my mother in law"), vec![p(3, "me my wife and my mother in law")]);
+        assert_eq!(party("me and my husband and our three year old"), vec![p(3, "me and my husband and our three year old")]);
+        assert_eq!(party("me and two friends"), vec![p(3, "me and two friends")]);
+        assert_eq!(party("with my wife and 3 kids"), vec![p(5, "with my wife and 3 kids")]);
+        assert_eq!(party("my parents both of them"), vec![p(2, "my parents both of them")]);
+        assert_eq!(party("we re four"), vec![p(4, "we re four")]);
+        assert_eq!(party("she is travelling on her own"), vec![p(1, "on her own")]);
+        assert_eq!(party("too adults"), vec![p(2, "too adults")]);
+        assert_eq!(party("for for people"), vec![p(4, "for people")]);
+        assert_eq!(party("me too"), vec![]);
     }
 
     #[test]

@@ -154,6 +154,34 @@ fn is_range_connector(w: &str) -> bool {
 /// of next month": the start takes the end's month; "friday to sunday"
 /// said on a Saturday: the Sunday after that Friday).
 fn settle_ranges(words: &[String], found: &mut [(Found<NaiveDate>, Form)]) {
+    settle_adjacent_ranges(words, found);
+    // "out on the 8th of july, back on the 10th", "friday ... back
+    // tuesday": a later day of the month or weekday that comes back after
+    // an earlier date is after it.
+    for k in 1..found.len() {
+        let (head, tail) = found.split_at_mut(k);
+        let (b, b_form) = &mut tail[0];
+        let Some((a, _)) = head.last() else { continue };
+        let between = &words[a.span.end.min(b.span.start)..b.span.start];
+        let leads_on = between.iter().any(|w| {
+            matches!(w.as_str(), "back" | "returning" | "return" | "until" | "till" | "to" | "and" | "out" | "through" | "leaving" | "checkout")
+        });
+        let takes_back = between.iter().any(|w| matches!(w.as_str(), "no" | "sorry" | "actually" | "mean" | "rather" | "instead"));
+        if !leads_on || takes_back || b.value >= a.value {
+            continue;
+        }
+        let moved = match b_form {
+            Form::Weekday => add_days(b.value, 7 * ((a.value - b.value).num_days() / 7 + 1)),
+            Form::DayAlone => next_day_of_month_after(b.value.day(), a.value),
+            _ => None,
+        };
+        if let Some(moved) = moved {
+            b.value = moved;
+        }
+    }
+}
+
+fn settle_adjacent_ranges(words: &[String], found: &mut [(Found<NaiveDate>, Form)]) {
     for k in 1..found.len() {
         let (head, tail) = found.split_at_mut(k);
         let (a, a_form) = &mut head[k - 1];
@@ -403,6 +431,9 @@ fn offset_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate,
     let days = n.checked_mul(unit)?;
     let anchor_at = j + 1;
     match word(words, anchor_at) {
+        // "a fortnight today", "a week tomorrow".
+        "today" => Some((add_days(today, days)?, anchor_at + 1)),
+        "tomorrow" => Some((add_days(today, days.checked_add(1)?)?, anchor_at + 1)),
         "from" => {
             let k = anchor_at + 1;
             let (base, end) = match word(words, k) {
@@ -851,6 +882,33 @@ pub fn find_ambiguous_dates(words: &[String], today: NaiveDate) -> Vec<Found<(Na
 /// the coming weekend (from today when it is already Saturday).
 pub fn find_weekend_stays(words: &[String], today: NaiveDate) -> Vec<Found<(NaiveDate, NaiveDate)>> {
     let mut out = Vec::new();
+    // "the first weekend of july", "the last weekend in june": the Friday
+    // before that Saturday to the Sunday after it.
+    for i in 0..words.len() {
+        let j = if word(words, i) == "the" { i + 1 } else { i };
+        if word(words, j + 1) != "weekend" || !matches!(word(words, j + 2), "of" | "in") {
+            continue;
+        }
+        let nth = match word(words, j) {
+            "last" => None,
+            w => match ordinal_at(words, j) {
+                Some(f) if f.span.end == j + 1 && (1..=5).contains(&f.value) => Some(f.value),
+                _ => {
+                    let _ = w;
+                    continue;
+                }
+            },
+        };
+        let Some(month) = month_value(word(words, j + 3)) else { continue };
+        let saturday = (today.year()..=today.year() + 1)
+            .filter_map(|y| nth_weekday_of_month(y, month, Weekday::Sat, nth))
+            .find(|d| *d >= today);
+        if let Some(sat) = saturday
+            && let (Some(fri), Some(sun)) = (add_days(sat, -1), add_days(sat, 1))
+        {
+            out.push(Found::new((fri, sun), i, j + 4));
+        }
+    }
     for i in 0..words.len() {
         let lead = word(words, i);
         if !matches!(lead, "for" | "over") || !matches!(word(words, i + 1), "the" | "this" | "a") {
@@ -1078,6 +1136,24 @@ mod tests {
         assert_eq!(dates("first class"), vec![]);
         assert_eq!(dates("wait a second"), vec![]);
         assert_eq!(dates("on the 12th floor"), vec![]);
+    }
+
+    #[test]
+    fn later_days_follow_earlier_dates() {
+        let today = d(2026, 6, 3);
+        let got = |text: &str| find_dates(&w(text), today).into_iter().map(|f| f.value).collect::<Vec<_>>();
+        assert_eq!(got("on the fifth of july returning on the twelfth"), vec![d(2026, 7, 5), d(2026, 7, 12)]);
+        assert_eq!(got("out on the 8th of july back on the 10th"), vec![d(2026, 7, 8), d(2026, 7, 10)]);
+        // Today is a Wednesday: friday is the 5th, back tuesday the 9th.
+        assert_eq!(got("friday back tuesday"), vec![d(2026, 6, 5), d(2026, 6, 9)]);
+        // A take-back is not a range.
+        assert_eq!(got("on the 20th of june, no, the 12th"), vec![d(2026, 6, 20), d(2026, 6, 12)]);
+        assert_eq!(got("a fortnight today"), vec![d(2026, 6, 17)]);
+        assert_eq!(got("a week tomorrow"), vec![d(2026, 6, 11)]);
+        let stays = find_weekend_stays(&w("the first weekend of july"), today);
+        assert_eq!(stays[0].value, (d(2026, 7, 3), d(2026, 7, 5)));
+        let stays = find_weekend_stays(&w("for the last weekend of june"), today);
+        assert_eq!(stays[0].value, (d(2026, 6, 26), d(2026, 6, 28)));
     }
 
     #[test]

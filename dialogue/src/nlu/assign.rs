@@ -126,9 +126,15 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
             continue;
         }
         let mut hit: Option<(&SlotDef, f32)> = None;
+        // "Move my flight to friday": after a verb of change, "to" brings
+        // the new value; it is not the return's cue.
+        let changing = is_date(&entity.value) && to_after_change(words, entity.span.start);
         for d in defs.iter().filter(|d| !used.contains(&d.name) && compatible(d, &entity.value)) {
             let strength = if matches!(entity.value, EntityValue::NoneFor(_)) {
                 Some(f32::MAX)
+            } else if changing {
+                let cues: Vec<Vec<String>> = d.cues.iter().filter(|c| c.as_slice() != ["to"]).cloned().collect();
+                cue_strength(words, entity.span.start, &cues)
             } else {
                 cue_strength(words, entity.span.start, &d.cues)
             };
@@ -248,7 +254,48 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
             out.push(Assignment::new(&end.name, value, span));
         }
     }
+    // Pass 5: a length of stay on a trip without nights ("leaving on the
+    // 20th for ten days") is the return date.
+    for entity in entities {
+        let EntityValue::Nights(n) = entity.value else { continue };
+        if out.iter().any(|a| a.span == entity.span) || defs.iter().any(|d| d.kind == SlotKind::Nights) {
+            continue;
+        }
+        let Some(ret) = defs.iter().find(|d| d.kind == SlotKind::Date && d.not_before.is_some() && !used.contains(&d.name))
+        else {
+            continue;
+        };
+        let Some(from_slot) = ret.not_before.as_deref() else { continue };
+        let from = out
+            .iter()
+            .find(|a| a.slot == from_slot)
+            .map(|a| &a.value)
+            .or_else(|| ctx.filled.get(from_slot))
+            .and_then(SlotValue::as_date);
+        if let Some(back) = from.and_then(|f| f.checked_add_signed(chrono::Duration::days(i64::from(n)))) {
+            used.insert(ret.name.clone());
+            out.push(Assignment::new(&ret.name, SlotValue::Date(back), entity.span));
+        }
+    }
     out
+}
+
+/// Verbs after which "to" introduces a new value.
+const CHANGE_VERBS: [&str; 10] =
+    ["change", "move", "push", "switch", "shift", "reschedule", "postpone", "bring", "rebook", "prepone"];
+
+fn is_date(value: &EntityValue) -> bool {
+    matches!(value, EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..))
+}
+
+/// "To" (with fillers such as "the" after it) right before the value,
+/// after a verb of change earlier on: "move my flight to the 20th".
+fn to_after_change(words: &[String], start: usize) -> bool {
+    let mut k = start;
+    while k > 0 && FILLERS.contains(&words[k - 1].as_str()) {
+        k -= 1;
+    }
+    k > 0 && words[k - 1] == "to" && words[..k].iter().any(|w| CHANGE_VERBS.contains(&w.as_str()))
 }
 
 /// The assignment of `entity` to `def`, with the other reading of an

@@ -110,7 +110,7 @@ const TAKE_BACK: [&[&str]; 8] =
     [&["no"], &["sorry"], &["actually"], &["i", "mean"], &["rather"], &["make", "that"], &["wait"], &["scratch", "that"]];
 
 pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hints) -> Understanding {
-    let mut words = tokenize(text);
+    let mut words = without_hesitations(tokenize(text));
     typos::repair(&mut words, assistant.keywords(), assistant.gazetteer());
     let mut entities = assistant.entity_finder().find_after(&words, today, hints.ref_mode, hints.anchor);
     if let Some(awaited) = hints.awaiting.and_then(|s| assistant.slot(s)) {
@@ -142,9 +142,50 @@ pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hi
     Understanding { words, intents, entities, pick, correction }
 }
 
+/// Slots only a flight or only a hotel booking has.
+const FLIGHT_ONLY: [&str; 3] = ["depart_date", "return_date", "passengers"];
+const HOTEL_ONLY: [&str; 3] = ["check_in", "nights", "guests"];
+
+const FLIGHT_WORDS: &[&str] = &["flight", "flights", "plane", "fly", "flying", "ticket", "tickets", "seat", "return"];
+const HOTEL_WORDS: &[&str] = &["hotel", "hotels", "room", "rooms", "stay", "accommodation", "check"];
+
+/// "flight" or "hotel" when the utterance names one kind of booking only.
+pub fn booking_kind_said(words: &[String]) -> Option<&'static str> {
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    match (has(FLIGHT_WORDS), has(HOTEL_WORDS)) {
+        (true, false) => Some("flight"),
+        (false, true) => Some("hotel"),
+        _ => None,
+    }
+}
+
 /// Hesitations that open an utterance ("uh yeah", "um no"), which the
 /// designers' anchored patterns ("^(yes|yeah)") should not have to allow.
 const OPENING_FILLERS: [&str; 8] = ["uh", "um", "er", "erm", "ah", "hmm", "mm", "eh"];
+
+/// The words without hesitations ("uh", "um") and stutters ("in in", "i
+/// can i can"), which say nothing and split the phrases they fall in
+/// ("on the uh twentieth"). "for for" and "to to" stay: they are often a
+/// misheard number ("for for people").
+pub fn without_hesitations(words: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for w in words {
+        if OPENING_FILLERS.contains(&w.as_str()) && !matches!(w.as_str(), "ah" | "eh") {
+            continue;
+        }
+        let n = out.len();
+        if n >= 1 && out[n - 1] == w && !matches!(w.as_str(), "for" | "to" | "two" | "four" | "no") {
+            continue;
+        }
+        // "i can i can": a repeated pair.
+        if n >= 3 && out[n - 1] == out[n - 3] && out[n - 2] == w {
+            out.pop();
+            continue;
+        }
+        out.push(w);
+    }
+    out
+}
 
 fn without_fillers(words: &[String]) -> &[String] {
     let skip = words.iter().take_while(|w| OPENING_FILLERS.contains(&w.as_str())).count();
@@ -230,13 +271,26 @@ pub fn parse(assistant: &Assistant, text: &str, today: NaiveDate) -> ParseRespon
         top = Some((flow.intent.as_str(), content::CONTENT_CONFIDENCE));
     }
     let slot_names: Vec<String> = match top.and_then(|(name, _)| assistant.flow_for_intent(name)) {
-        Some(flow) => flow.all_slots(),
+        Some(flow) => {
+            let mut slots = flow.all_slots();
+            // A change names what it changes: "my hotel" takes hotel slots.
+            if flow.changes.is_some() {
+                match booking_kind_said(&u.words) {
+                    Some("flight") => slots.retain(|s| !HOTEL_ONLY.contains(&s.as_str())),
+                    Some(_) => slots.retain(|s| !FLIGHT_ONLY.contains(&s.as_str())),
+                    None => {}
+                }
+            }
+            slots
+        }
         None => assistant.slot_names().cloned().collect(),
     };
     let filled = BTreeMap::new();
     let ctx = SlotContext { slots: &slot_names, filled: &filled, filled_order: &[], awaiting: None, correction: false };
     let slots = assign(assistant, &u.words, &u.entities, &ctx)
         .into_iter()
+        // A date that reads two ways is asked about, not taken.
+        .filter(|a| a.alternative.is_none())
         .map(|a| (a.slot, a.value.to_json()))
         .collect::<BTreeMap<_, _>>();
     let intent = match top {
