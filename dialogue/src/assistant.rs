@@ -232,6 +232,9 @@ impl Assistant {
             })
             .filter(|w| w.len() >= crate::nlu::typos::MIN_KEYWORD_LEN)
             .collect();
+        // Places in the examples ("rome") are no intent words: a slip
+        // towards them is left to the place matcher.
+        keywords.retain(|k| assistant.gazetteer.find(std::slice::from_ref(k)).is_empty());
         keywords.sort();
         keywords.dedup();
         assistant.keywords = keywords;

@@ -151,7 +151,8 @@ fn default_other_choices() -> String {
 }
 
 fn default_offer_person() -> String {
-    "I'm sorry I haven't found anything that works. I can put you through to a colleague, or you can try other details.".into()
+    "I'm sorry I haven't found anything that works. I can put you through to a colleague, or you can try other details."
+        .into()
 }
 
 fn default_implicit_confirm() -> String {

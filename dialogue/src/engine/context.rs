@@ -31,8 +31,9 @@ fn kind_said(words: &[String]) -> Option<&'static str> {
 pub(super) fn booking_referent(state: &SessionState, words: &[String], live_only: bool) -> Referent {
     // "I'd like to cancel a booking", "another reservation": not one we know.
     let nouns = ["booking", "bookings", "reservation", "flight", "hotel", "trip"];
-    let indefinite =
-        words.windows(2).any(|w| matches!(w[0].as_str(), "a" | "an" | "another" | "other") && nouns.contains(&w[1].as_str()));
+    let indefinite = words
+        .windows(2)
+        .any(|w| matches!(w[0].as_str(), "a" | "an" | "another" | "other") && nouns.contains(&w[1].as_str()));
     if indefinite {
         return Referent::Unknown;
     }
@@ -85,9 +86,10 @@ pub(super) fn pick_listed(
         .iter()
         .filter(|b| {
             let own = summary_words(b);
-            words.iter().filter(|w| w.len() >= 4).any(|w| {
-                own.contains(w) && listed.iter().filter(|o| summary_words(o).contains(w)).count() == 1
-            })
+            words
+                .iter()
+                .filter(|w| w.len() >= 4)
+                .any(|w| own.contains(w) && listed.iter().filter(|o| summary_words(o).contains(w)).count() == 1)
         })
         .collect();
     match distinctive.as_slice() {

@@ -258,9 +258,8 @@ impl Engine {
             let choices = std::mem::take(&mut flow.date_choices);
             let said_date = assignments.iter().any(|x| x.slot == slot && x.alternative.is_none());
             if !said_date {
-                let by_month = choices.iter().filter(|d| {
-                    u.words.iter().any(|w| speech::month_name(**d).eq_ignore_ascii_case(w))
-                });
+                let by_month =
+                    choices.iter().filter(|d| u.words.iter().any(|w| speech::month_name(**d).eq_ignore_ascii_case(w)));
                 let picked = match (by_month.collect::<Vec<_>>().as_slice(), u.pick) {
                     ([one], _) => Some(**one),
                     (_, Some(Pick::Index(i))) => choices.get(i).copied(),
@@ -707,9 +706,20 @@ impl Engine {
             }
             Ok(_) | Err(ToolError::Rejected { .. }) => {
                 flow.empty_searches += 1;
-                let (nearest, other_choices) =
-                    result.map(|found| (found.nearest_dates, found.other_choices)).unwrap_or_default();
+                let found = result.unwrap_or_default();
+                let (nearest, other_choices) = (found.nearest_dates, found.other_choices);
                 flow.suggested_dates = nearest;
+                // Only the way back fails: offer later returns, wait for one.
+                let mut date_slot = date_slot;
+                if flow.suggested_dates.is_empty() && !found.nearest_returns.is_empty() {
+                    flow.suggested_dates = found.nearest_returns;
+                    date_slot = def
+                        .slots
+                        .iter()
+                        .find(|s| a.slot(s).is_some_and(|d| d.kind == SlotKind::Date && d.not_before.is_some()))
+                        .cloned()
+                        .or(date_slot);
+                }
                 let none = def
                     .lookup
                     .as_ref()
@@ -758,7 +768,8 @@ impl Engine {
         let count = |name: &str| slots.get(name).and_then(SlotValue::as_count).unwrap_or(1);
         let date = |name: &str| slots.get(name).and_then(SlotValue::as_date);
         let shifted = |d: Option<chrono::NaiveDate>, shift: i64| {
-            d.and_then(|d| d.checked_add_signed(chrono::Duration::days(shift))).map(|d| d.format("%Y-%m-%d").to_string())
+            d.and_then(|d| d.checked_add_signed(chrono::Duration::days(shift)))
+                .map(|d| d.format("%Y-%m-%d").to_string())
         };
         let today = turn.today;
         match def.lookup.as_ref().map(|l| l.tool) {
@@ -778,13 +789,22 @@ impl Engine {
                     .run("search_flights", &mut turn.tool_calls, |t| {
                         let queries: Vec<(i64, FlightSearch)> =
                             SHIFTS.iter().map(|s| (*s, query(*s, asked_cabin))).collect();
+                        let later_returns: Vec<(chrono::NaiveDate, FlightSearch)> = [1i64, 2, 3]
+                            .iter()
+                            .filter_map(|n| {
+                                let day = back?.checked_add_signed(chrono::Duration::days(*n))?;
+                                let mut q = query(0, asked_cabin);
+                                q.return_date = Some(day.format("%Y-%m-%d").to_string());
+                                Some((day, q))
+                            })
+                            .collect();
                         let cabins: Vec<(String, FlightSearch)> = Cabin::ALL
                             .iter()
                             .filter(|c| **c != asked_cabin)
                             .map(|c| (c.as_str().to_string(), query(0, *c)))
                             .collect();
                         async move {
-                            flexible(depart, today, queries, cabins, |q| {
+                            flexible(depart, today, queries, cabins, later_returns, |q| {
                                 let t = t.clone();
                                 async move { t.search_flights(q).await.map(|r| offers_from_flights(r.offers)) }
                             })
@@ -805,7 +825,7 @@ impl Engine {
                     .run("search_hotels", &mut turn.tool_calls, |t| {
                         let queries: Vec<(i64, HotelSearch)> = SHIFTS.iter().map(|s| (*s, query(*s))).collect();
                         async move {
-                            flexible(check_in, today, queries, Vec::new(), |q| {
+                            flexible(check_in, today, queries, Vec::new(), Vec::new(), |q| {
                                 let t = t.clone();
                                 async move { t.search_hotels(q).await.map(|r| offers_from_hotels(r.offers)) }
                             })
@@ -1033,7 +1053,7 @@ const SHIFTS: [i64; 7] = [0, 1, -1, 2, -2, 3, -3];
 
 /// What a search found: offers on the date asked for, or else the nearest
 /// dates that have some.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize)]
 struct Searched {
     offers: Vec<Offer>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -1042,6 +1062,10 @@ struct Searched {
     /// asked for, when no nearby date does.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     other_choices: Vec<String>,
+    /// Return dates a little later that have something, when the trip
+    /// out works but not the way back (a same-day return from far away).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nearest_returns: Vec<chrono::NaiveDate>,
 }
 
 /// Runs `queries` (by day shift, the asked date first) until the asked
@@ -1051,6 +1075,7 @@ async fn flexible<Q, F, Fut>(
     today: chrono::NaiveDate,
     queries: Vec<(i64, Q)>,
     alternatives: Vec<(String, Q)>,
+    later_returns: Vec<(chrono::NaiveDate, Q)>,
     search: F,
 ) -> Result<Searched, ToolError>
 where
@@ -1065,7 +1090,7 @@ where
         }
         match search(query).await {
             Ok(offers) if shift == 0 && !offers.is_empty() => {
-                return Ok(Searched { offers, nearest_dates: nearest, other_choices: Vec::new() });
+                return Ok(Searched { offers, nearest_dates: nearest, ..Searched::default() });
             }
             Ok(offers) if !offers.is_empty() => nearest.extend(day),
             // The date asked for can be refused (past, too far ahead):
@@ -1079,8 +1104,21 @@ where
         }
     }
     nearest.sort();
-    let mut other_choices = Vec::new();
+    let mut nearest_returns = Vec::new();
     if nearest.is_empty() {
+        for (day, query) in later_returns {
+            match search(query).await {
+                Ok(offers) if !offers.is_empty() => nearest_returns.push(day),
+                Err(e @ ToolError::Unavailable(_)) => return Err(e),
+                _ => {}
+            }
+            if nearest_returns.len() == 2 {
+                break;
+            }
+        }
+    }
+    let mut other_choices = Vec::new();
+    if nearest.is_empty() && nearest_returns.is_empty() {
         for (label, query) in alternatives {
             match search(query).await {
                 Ok(offers) if !offers.is_empty() => other_choices.push(label),
@@ -1089,7 +1127,7 @@ where
             }
         }
     }
-    Ok(Searched { offers: Vec::new(), nearest_dates: nearest, other_choices })
+    Ok(Searched { offers: Vec::new(), nearest_dates: nearest, other_choices, nearest_returns })
 }
 
 /// A doubtful value as said back: the slot's first cue word and the value

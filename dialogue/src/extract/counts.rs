@@ -42,7 +42,6 @@ pub const PEOPLE_NOUNS: &[&str] = &[
     "of us",
     "ppl",
     "ticket",
-    "seat",
     "grown ups",
     "grownups",
     "pax",
@@ -155,8 +154,22 @@ pub fn find_counts(words: &[String], nouns: &[&str]) -> Vec<Found<u32>> {
 
 /// Nouns for children, which count towards a party only beside adults
 /// ("two adults and a child"): "a child" alone is not a party size.
-const CHILD_NOUNS: &[&str] =
-    &["little ones", "little one", "child", "children", "kid", "kids", "infant", "infants", "baby", "babies", "toddler", "toddlers", "teenager", "teenagers"];
+const CHILD_NOUNS: &[&str] = &[
+    "little ones",
+    "little one",
+    "child",
+    "children",
+    "kid",
+    "kids",
+    "infant",
+    "infants",
+    "baby",
+    "babies",
+    "toddler",
+    "toddlers",
+    "teenager",
+    "teenagers",
+];
 
 fn is_child_noun(w: &str) -> bool {
     CHILD_NOUNS.contains(&w)
@@ -177,7 +190,8 @@ fn mixed_parties(words: &[String]) -> Vec<Found<u32>> {
             let gap = &words[parts[end].span.end..next.span.start];
             // Side by side ("2 adults 2 kids") only when adults meet
             // children; a repeated "two adults" is a repetition, not more.
-            let kinds_differ = is_child_noun(&words[parts[end].span.end - 1]) != is_child_noun(&words[next.span.end - 1]);
+            let kinds_differ =
+                is_child_noun(&words[parts[end].span.end - 1]) != is_child_noun(&words[next.span.end - 1]);
             let joined = (gap.is_empty() && kinds_differ)
                 || (gap.len() == 1 && matches!(gap[0].as_str(), "and" | "plus" | "with"));
             if !joined {
@@ -335,7 +349,8 @@ fn one_companion_at(words: &[String], j: usize) -> Option<(u32, usize)> {
 }
 
 /// Words that may stand between "my"/"our" and a companion ("our little boy").
-const COMPANION_ADJECTIVES: &[&str] = &["little", "young", "baby", "teenage", "older", "younger", "eldest", "youngest", "elderly", "new"];
+const COMPANION_ADJECTIVES: &[&str] =
+    &["little", "young", "baby", "teenage", "older", "younger", "eldest", "youngest", "elderly", "new"];
 
 /// Words after "night(s)" that make it an adjective ("a night flight").
 fn night_is_adjective(next: &str) -> bool {
@@ -486,7 +501,10 @@ mod tests {
     fn parties_described_by_who_comes() {
         assert_eq!(party("me my wife and our two kids"), vec![p(4, "me my wife and our two kids")]);
         assert_eq!(party("me my wife and my mother in law"), vec![p(3, "me my wife and my mother in law")]);
-        assert_eq!(party("me and my husband and our three year old"), vec![p(3, "me and my husband and our three year old")]);
+        assert_eq!(
+            party("me and my husband and our three year old"),
+            vec![p(3, "me and my husband and our three year old")]
+        );
         assert_eq!(party("me and two friends"), vec![p(3, "me and two friends")]);
         assert_eq!(party("with my wife and 3 kids"), vec![p(5, "with my wife and 3 kids")]);
         assert_eq!(party("my parents both of them"), vec![p(2, "my parents both of them")]);

@@ -164,9 +164,23 @@ fn settle_ranges(words: &[String], found: &mut [(Found<NaiveDate>, Form)]) {
         let Some((a, _)) = head.last() else { continue };
         let between = &words[a.span.end.min(b.span.start)..b.span.start];
         let leads_on = between.iter().any(|w| {
-            matches!(w.as_str(), "back" | "returning" | "return" | "until" | "till" | "to" | "and" | "out" | "through" | "leaving" | "checkout")
+            matches!(
+                w.as_str(),
+                "back"
+                    | "returning"
+                    | "return"
+                    | "until"
+                    | "till"
+                    | "to"
+                    | "and"
+                    | "out"
+                    | "through"
+                    | "leaving"
+                    | "checkout"
+            )
         });
-        let takes_back = between.iter().any(|w| matches!(w.as_str(), "no" | "sorry" | "actually" | "mean" | "rather" | "instead"));
+        let takes_back =
+            between.iter().any(|w| matches!(w.as_str(), "no" | "sorry" | "actually" | "mean" | "rather" | "instead"));
         if !leads_on || takes_back || b.value >= a.value {
             continue;
         }
@@ -543,8 +557,11 @@ fn day_number_at(words: &[String], i: usize) -> Option<(u32, usize)> {
         return (1..=31).contains(&f.value).then_some((f.value, f.span.end));
     }
     let f = cardinal_at(words, i)?;
-    // "in june two adults": a cardinal followed by a noun is a count.
-    if is_thing_noun(word(words, f.span.end)) {
+    // "in june two adults": a cardinal followed by a noun is a count; "one"
+    // followed by a noun ("june 30 one night") starts the next phrase.
+    let next = word(words, f.span.end);
+    let one_starts_a_phrase = next == "one" && is_thing_noun(word(words, f.span.end + 1));
+    if is_thing_noun(next) && !one_starts_a_phrase {
         return None;
     }
     (1..=31).contains(&f.value).then_some((f.value, f.span.end))
@@ -866,6 +883,20 @@ fn numeric_at(words: &[String], i: usize, today: NaiveDate) -> Option<(NaiveDate
     }
 }
 
+/// Which way round the utterance writes its slashed dates, when one of
+/// them can only be read one way ("from 12/07 to 15/07": 15 is no month,
+/// so day first): Some(true) for day first, Some(false) for month first.
+pub fn numeric_order(words: &[String]) -> Option<bool> {
+    words.iter().find_map(|w| {
+        let parts: Vec<u32> = w.split('/').map(|p| p.parse::<u32>().ok()).collect::<Option<Vec<_>>>()?;
+        match parts.as_slice() {
+            [a, b, ..] if *a > 12 && *b <= 12 => Some(true),
+            [a, b, ..] if *b > 12 && *a <= 12 => Some(false),
+            _ => None,
+        }
+    })
+}
+
 /// Numeric dates that read two ways ("04/07/2030"), as (day first, month
 /// first), for the dialogue to ask which one was meant.
 pub fn find_ambiguous_dates(words: &[String], today: NaiveDate) -> Vec<Found<(NaiveDate, NaiveDate)>> {
@@ -1177,6 +1208,7 @@ mod tests {
     #[test]
     fn a_day_before_one_way_is_a_date() {
         assert_eq!(one("on the 12th one way"), (d(2026, 6, 12), 1, 3));
+        assert_eq!(one("june 30 one night"), (d(2026, 6, 30), 0, 2));
         assert_eq!(dates("the second one"), vec![]);
     }
 
@@ -1278,7 +1310,10 @@ mod tests {
     #[test]
     fn weekend_stays_run_friday_to_sunday() {
         let stays = |text: &str, today: NaiveDate| {
-            find_weekend_stays(&w(text), today).into_iter().map(|f| (f.value, f.span.start, f.span.end)).collect::<Vec<_>>()
+            find_weekend_stays(&w(text), today)
+                .into_iter()
+                .map(|f| (f.value, f.span.start, f.span.end))
+                .collect::<Vec<_>>()
         };
         assert_eq!(stays("a room in rome for the weekend", today()), vec![((d(2026, 6, 5), d(2026, 6, 7)), 5, 7)]);
         assert_eq!(stays("over this weekend", d(2026, 6, 5)), vec![((d(2026, 6, 5), d(2026, 6, 7)), 1, 3)]);

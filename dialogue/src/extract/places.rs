@@ -106,6 +106,19 @@ const ALIASES: &[(&str, &str, &str, bool)] = &[
     ("dallas fort worth", "DFW", "", false),
     ("fort worth", "DFW", "", false),
     ("rio", "GIG", "", false),
+    // Cities whose name the dataset gives to a bigger or other airport.
+    ("aberdeen", "ABZ", "Aberdeen", false),
+    ("newcastle", "NCL", "Newcastle", false),
+    ("kansas city", "MCI", "", false),
+    ("london city", "LCY", "London City", false),
+    ("jersey", "JER", "Jersey", true),
+    ("zanzibar", "ZNZ", "Zanzibar", false),
+    ("mauritius", "MRU", "Mauritius", false),
+    ("joburg", "JNB", "", false),
+    ("jozi", "JNB", "", false),
+    // How recognisers and typists bend some names.
+    ("new yawk", "JFK", "", false),
+    ("new york new york", "JFK", "", false),
     // English names the dataset spells the local way.
     ("turin", "TRN", "Turin", false),
     ("hanover", "HAJ", "Hanover", false),

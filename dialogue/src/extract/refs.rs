@@ -56,7 +56,7 @@ struct Unit {
     strong: bool,
 }
 
-fn nato(w: &str) -> Option<char> {
+pub(crate) fn nato(w: &str) -> Option<char> {
     Some(match w {
         "alpha" | "alfa" => 'A',
         "bravo" => 'B',

@@ -116,9 +116,39 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
     // Dates said with an "until" cue become nights once check-in is known.
     let mut until_dates: Vec<(&SlotDef, &Entity)> = Vec::new();
 
+    // Pass 0: "X to Y" between two places is a route: from X, to Y.
+    let route: Vec<(&SlotDef, &SlotDef)> = defs
+        .iter()
+        .filter(|d| d.kind == SlotKind::City)
+        .filter_map(|from| {
+            let to = defs.iter().find(|d| d.differs_from.as_deref() == Some(from.name.as_str()))?;
+            from.cues.iter().any(|c| c.as_slice() == ["from"]).then_some((*from, *to))
+        })
+        .collect();
+    let mut routed: HashSet<Span> = HashSet::new();
+    if let Some((from, to)) = route.first() {
+        for pair in entities.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let joined = b.span.start == a.span.end + 1 && words.get(a.span.end).is_some_and(|w| w == "to");
+            let places = matches!(a.value, EntityValue::Place(_)) && matches!(b.value, EntityValue::Place(_));
+            // A cue in front of the first ("flying in to X"?) decides instead.
+            let cued_first = a.span.start > 0 && words[a.span.start - 1] == "to";
+            if joined && places && !cued_first && !used.contains(&from.name) && !used.contains(&to.name) {
+                used.insert(from.name.clone());
+                used.insert(to.name.clone());
+                out.push(assignment(from, a));
+                out.push(assignment(to, b));
+                routed.insert(a.span);
+                routed.insert(b.span);
+            }
+        }
+    }
+
     // Pass 1: values with a cue word (or a "none" phrase naming its slot).
-    for entity in entities {
+    for entity in entities.iter().filter(|e| !routed.contains(&e.span)) {
+        let changing = is_date(&entity.value) && to_after_change(words, entity.span.start);
         if let EntityValue::Date(_) = entity.value
+            && !changing
             && let Some(nights) =
                 defs.iter().find(|d| d.kind == SlotKind::Nights && cued(words, entity.span.start, &d.until_cues))
         {
@@ -128,13 +158,14 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
         let mut hit: Option<(&SlotDef, f32)> = None;
         // "Move my flight to friday": after a verb of change, "to" brings
         // the new value; it is not the return's cue.
-        let changing = is_date(&entity.value) && to_after_change(words, entity.span.start);
         for d in defs.iter().filter(|d| !used.contains(&d.name) && compatible(d, &entity.value)) {
             let strength = if matches!(entity.value, EntityValue::NoneFor(_)) {
                 Some(f32::MAX)
             } else if changing {
+                // "change my return to sunday": the cue comes before the "to".
                 let cues: Vec<Vec<String>> = d.cues.iter().filter(|c| c.as_slice() != ["to"]).cloned().collect();
-                cue_strength(words, entity.span.start, &cues)
+                let to_at = (0..entity.span.start).rev().find(|&k| words[k] == "to").unwrap_or(entity.span.start);
+                cue_strength(words, entity.span.start, &cues).or_else(|| cue_strength(words, to_at, &cues))
             } else {
                 cue_strength(words, entity.span.start, &d.cues)
             };
@@ -261,7 +292,8 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
         if out.iter().any(|a| a.span == entity.span) || defs.iter().any(|d| d.kind == SlotKind::Nights) {
             continue;
         }
-        let Some(ret) = defs.iter().find(|d| d.kind == SlotKind::Date && d.not_before.is_some() && !used.contains(&d.name))
+        let Some(ret) =
+            defs.iter().find(|d| d.kind == SlotKind::Date && d.not_before.is_some() && !used.contains(&d.name))
         else {
             continue;
         };

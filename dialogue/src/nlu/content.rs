@@ -12,10 +12,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::assistant::SlotDef;
 use crate::assistant::{Assistant, FlowDef};
 use crate::config::SlotKind;
 use crate::nlu::Understanding;
-use crate::assistant::SlotDef;
 use crate::nlu::assign::{SlotContext, assign, cued};
 
 /// Confidence reported for an intent found from content alone: below a
@@ -57,8 +57,13 @@ pub fn flow_from_content<'a>(a: &'a Assistant, u: &Understanding, evidence: Evid
     let mut scored: Vec<(usize, &FlowDef)> = flows
         .iter()
         .filter_map(|flow| {
-            let ctx =
-                SlotContext { slots: &flow.slots, filled: &empty, filled_order: &[], awaiting: None, correction: false };
+            let ctx = SlotContext {
+                slots: &flow.slots,
+                filled: &empty,
+                filled_order: &[],
+                awaiting: None,
+                correction: false,
+            };
             let taken = assign(a, &u.words, &u.entities, &ctx);
             let defs: Vec<&SlotDef> = taken.iter().filter_map(|t| a.slot(&t.slot)).collect();
             let places = defs.iter().filter(|d| d.kind == SlotKind::City).count();
@@ -69,6 +74,14 @@ pub fn flow_from_content<'a>(a: &'a Assistant, u: &Understanding, evidence: Evid
                 .iter()
                 .zip(&defs)
                 .map(|(t, d)| {
+                    // Nights read as a flight's return date are a hotel's clue.
+                    let nights_as_date = d.kind == SlotKind::Date
+                        && u.entities.iter().any(|e| {
+                            e.span == t.span && matches!(e.value, crate::nlu::entities::EntityValue::Nights(_))
+                        });
+                    if nights_as_date {
+                        return 0;
+                    }
                     let taken_of_kind = defs.iter().filter(|x| x.kind == d.kind).count();
                     // Only this flow has room for this many values of the kind.
                     let distinctive = flows
@@ -78,34 +91,16 @@ pub fn flow_from_content<'a>(a: &'a Assistant, u: &Understanding, evidence: Evid
                         || d.not_before.is_some();
                     let cued = t.span.start < t.span.end && cued(&u.words, t.span.start, &d.cues);
                     // "two guests" names its own slot.
-                    let named = u.words.get(t.span.start..t.span.end).is_some_and(|w| w.iter().any(|w| *w == d.name));
+                    let named = u.words.get(t.span.start..t.span.end).is_some_and(|w| w.contains(&d.name));
                     1 + usize::from(distinctive) + usize::from(cued) + usize::from(named)
                 })
                 .sum();
             (score > 0).then_some((score, *flow))
         })
         .collect();
-    scored.sort_by(|x, y| y.0.cmp(&x.0));
+    scored.sort_by_key(|x| std::cmp::Reverse(x.0));
     match scored.as_slice() {
         [(best, flow), rest @ ..] if rest.first().is_none_or(|(second, _)| second < best) => Some(flow),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-    #[test]
-    fn dbg_make_that() {
-        let spec = crate::config::default_spec().unwrap();
-        let g = std::sync::Arc::new(crate::extract::places::Gazetteer::new(voxbook_proto::airports::Airports::shared()));
-        let a = Assistant::compile(spec, g, "x").unwrap();
-        let today = chrono::NaiveDate::from_ymd_opt(2030, 6, 3).unwrap();
-        let hints = crate::nlu::Hints { ref_mode: crate::nlu::entities::RefMode::Cued, options_offered: false, awaiting: None, anchor: None };
-        for t in ["oh my sister wants to come along too, can you make that three guests", "sounds good, book it"] {
-            let u = crate::nlu::understand(&a, t, today, hints);
-            let m = crate::nlu::entities::mask(&u.words, &u.entities);
-            eprintln!("{t}\n  words {:?}\n  masked {:?}\n  intents {:?}", u.words, m, u.intents);
-        }
     }
 }

@@ -97,9 +97,15 @@ impl EntityFinder<'_> {
             let (first, last) = found.value;
             candidates.push(Entity { value: EntityValue::DateSpan(first, last), span: found.span });
         }
+        let order = dates::numeric_order(words);
         for found in dates::find_ambiguous_dates(words, today) {
             let (day_first, month_first) = found.value;
-            candidates.push(Entity { value: EntityValue::AmbiguousDate(day_first, month_first), span: found.span });
+            let value = match order {
+                Some(true) => EntityValue::Date(day_first),
+                Some(false) => EntityValue::Date(month_first),
+                None => EntityValue::AmbiguousDate(day_first, month_first),
+            };
+            candidates.push(Entity { value, span: found.span });
         }
         for found in dates::find_dates_after(words, today, anchor) {
             candidates.push(Entity { value: EntityValue::Date(found.value), span: found.span });

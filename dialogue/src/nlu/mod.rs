@@ -106,8 +106,16 @@ pub struct Hints<'a> {
 
 /// Words that, between two values of the same kind, take the first back
 /// ("the 13th, no, the 14th").
-const TAKE_BACK: [&[&str]; 8] =
-    [&["no"], &["sorry"], &["actually"], &["i", "mean"], &["rather"], &["make", "that"], &["wait"], &["scratch", "that"]];
+const TAKE_BACK: [&[&str]; 8] = [
+    &["no"],
+    &["sorry"],
+    &["actually"],
+    &["i", "mean"],
+    &["rather"],
+    &["make", "that"],
+    &["wait"],
+    &["scratch", "that"],
+];
 
 pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hints) -> Understanding {
     let mut words = without_hesitations(tokenize(text));
@@ -120,14 +128,22 @@ pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hi
         entities.sort_by_key(|e| e.span.start);
     }
     let took_back = settle_take_backs(&words, &mut entities);
+    // "the 14th instead of the 12th": what comes after "instead of" is
+    // what the caller no longer wants.
+    entities.retain(|e| {
+        let mut k = e.span.start;
+        while k > 0 && matches!(words[k - 1].as_str(), "the" | "on" | "a") {
+            k -= 1;
+        }
+        !(k >= 2 && words[k - 2] == "instead" && words[k - 1] == "of")
+    });
     let masked = mask(&words, &entities);
     // Patterns see the masked text too: a booking reference spelled in the
     // NATO alphabet says "hotel" without asking for one.
     // Patterns see the utterance with values masked ("make that <num>"),
     // and with only references masked, so a value's own words still count
     // ("get me a person" is no party of one there).
-    let refs_only: Vec<Entity> =
-        entities.iter().filter(|e| matches!(e.value, EntityValue::Code(_))).cloned().collect();
+    let refs_only: Vec<Entity> = entities.iter().filter(|e| matches!(e.value, EntityValue::Code(_))).cloned().collect();
     let plain = mask(&words, &refs_only);
     let (masked_text, plain_text) = (without_fillers(&masked).join(" "), without_fillers(&plain).join(" "));
     let intents = assistant.classifier().score(&[&masked_text, &plain_text], &masked);
@@ -174,11 +190,18 @@ pub fn without_hesitations(words: Vec<String>) -> Vec<String> {
             continue;
         }
         let n = out.len();
-        if n >= 1 && out[n - 1] == w && !matches!(w.as_str(), "for" | "to" | "two" | "four" | "no") {
+        // Spelled references repeat letters and digits ("q q q one one
+        // one"), and "for for" / "to to" are often a misheard number.
+        let meaningful_repeat = w.chars().count() == 1
+            || crate::extract::numbers::is_number_word(&w)
+            || w.bytes().all(|b| b.is_ascii_digit())
+            || crate::extract::refs::nato(&w).is_some()
+            || matches!(w.as_str(), "for" | "to" | "double" | "triple" | "no");
+        if n >= 1 && out[n - 1] == w && !meaningful_repeat {
             continue;
         }
         // "i can i can": a repeated pair.
-        if n >= 3 && out[n - 1] == out[n - 3] && out[n - 2] == w {
+        if n >= 3 && !meaningful_repeat && out[n - 1] == out[n - 3] && out[n - 2] == w {
             out.pop();
             continue;
         }
@@ -220,6 +243,13 @@ fn settle_take_backs(words: &[String], entities: &mut Vec<Entity>) -> bool {
         let clear_after_marker = marker_at.is_some_and(|m| entities[j + 1..k].iter().all(|e| e.span.start < m));
         if clear_after_marker {
             let mut value = b.value.clone();
+            // "from the 14th of july, make that the 15th": the month stays.
+            if let (EntityValue::Date(first), EntityValue::Date(second)) = (&entities[j].value, &value)
+                && second < first
+                && let Some(same_month) = chrono::Datelike::with_day(first, chrono::Datelike::day(second))
+            {
+                value = EntityValue::Date(same_month);
+            }
             // "three passengers, no wait, four": the bare four is a party.
             if let (EntityValue::Party(_), EntityValue::Number(n)) = (&entities[j].value, &value) {
                 value = EntityValue::Party(*n);
@@ -254,7 +284,9 @@ fn take_back_at(words: &[String], from: usize, to: usize) -> Option<usize> {
     let between = words.get(from..to)?;
     (0..between.len())
         .rev()
-        .find(|&i| TAKE_BACK.iter().any(|m| between[i..].starts_with(&m.iter().map(|w| w.to_string()).collect::<Vec<_>>())))
+        .find(|&i| {
+            TAKE_BACK.iter().any(|m| between[i..].starts_with(&m.iter().map(|w| w.to_string()).collect::<Vec<_>>()))
+        })
         .map(|i| from + i)
 }
 
