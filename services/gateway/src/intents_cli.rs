@@ -8,7 +8,7 @@
 //! line per tag and the first misses; `--json` also writes the whole report.
 //! Low scores are a finding, not a failure: the exit code is non-zero only
 //! when the config or the dataset cannot be loaded, or when the caller asks
-//! for a gate with `--min-intent-f1`.
+//! for a gate with `--min-intent-f1` and `--min-slot-f1`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,9 @@ pub struct EvalArgs {
     /// Fail (exit 1) when the macro-averaged intent F1 is below this.
     #[arg(long)]
     pub min_intent_f1: Option<f64>,
+    /// Fail (exit 1) when the pooled slot F1 is below this.
+    #[arg(long)]
+    pub min_slot_f1: Option<f64>,
 }
 
 /// Runs an `intents` subcommand from the binary.
@@ -68,7 +71,8 @@ pub fn run(command: IntentsCommand) -> anyhow::Result<()> {
             if let Some(out) = &args.json {
                 println!("report written to {}", out.display());
             }
-            gate(&report, args.min_intent_f1)
+            gate(&report, args.min_intent_f1)?;
+            gate_slots(&report, args.min_slot_f1)
         }
     }
 }
@@ -129,6 +133,17 @@ pub fn gate(report: &Report, min_intent_f1: Option<f64>) -> anyhow::Result<()> {
         && report.macro_avg.f1 < min
     {
         bail!("macro intent F1 {:.3} is below the required {min:.3}", report.macro_avg.f1);
+    }
+    Ok(())
+}
+
+/// The optional slot gate: pooled slot F1 at least `min_slot_f1`.
+pub fn gate_slots(report: &Report, min_slot_f1: Option<f64>) -> anyhow::Result<()> {
+    if let Some(min) = min_slot_f1 {
+        let f1 = report.slots.f1.unwrap_or(0.0);
+        if f1 < min {
+            bail!("slot F1 {f1:.3} is below the required {min:.3}");
+        }
     }
     Ok(())
 }
