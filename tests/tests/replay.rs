@@ -1,10 +1,11 @@
-//! `voxbook replay` against a freshly started gateway with Whisper: the
+//! `voxbook replay` against a freshly started gateway with Whisper, its
+//! booking service on the real clock as the README starts it: the
 //! shipped conversation set (`samples/replay/`, espeak-ng and human speech
-//! over the session WebSocket) passes at 12x real-time pacing (the
-//! speed-up itself is measured by `cargo bench --bench replay`); a
-//! deliberately failing script is reported turn by turn in JSON and JUnit
-//! with a failing verdict; and a server that refuses accelerated audio is
-//! named as the cause, not left to garble transcripts.
+//! over the session WebSocket, sessions fixed to June 2030) passes at 12x
+//! real-time pacing (the speed-up itself is measured by `cargo bench
+//! --bench replay`); a deliberately failing script is reported turn by turn
+//! in JSON and JUnit with a failing verdict; and a server that refuses
+//! accelerated audio is named as the cause, not left to garble transcripts.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use serde_json::Value;
 use voxbook_gateway::replay::cli::{ReplayArgs, run};
 use voxbook_gateway::replay::report::{render_summary, render_table};
 use voxbook_gateway::replay::{ReplayOptions, replay};
-use voxbook_tests::script::{load, script_now};
+use voxbook_tests::script::load;
 use voxbook_tests::{Backend, TestGateway, repo_root, speech};
 
 /// How much faster than real time the accelerated runs stream audio.
@@ -30,12 +31,13 @@ fn failing_script() -> PathBuf {
     repo_root().join("tests").join("replay").join("failing.yaml")
 }
 
-/// A gateway with the Whisper model, its booking clock at the scripts'
-/// `now`, accepting audio up to `max_speed` times real time.
+/// A gateway with the Whisper model accepting audio up to `max_speed` times
+/// real time. Its booking service runs on the real clock, as a server
+/// started from the README does: the scripts' fixed `now` reaches it as
+/// each session's as-of date, which is what lets them book in 2030.
 async fn gateway(max_speed: f32, burst: Duration) -> TestGateway {
     let model = speech::model_path().expect("Whisper model");
-    let script = load(&failing_script()).expect("script");
-    let backend = Backend::redis_sqlite().with_booking_now(script_now(&script).expect("now"));
+    let backend = Backend::redis_sqlite();
     let mut config = backend.config();
     config.asr.model = Some(model);
     config.asr.threads = 2;
@@ -152,7 +154,7 @@ async fn a_recorded_session_becomes_a_script_that_replays() {
     let dir = std::env::temp_dir().join(format!("voxbook-record-{}", std::process::id()));
     let model = speech::model_path().expect("Whisper model");
     let script = load(&shipped_set().join("flight_booking.yaml")).expect("script");
-    let backend = Backend::redis_sqlite().with_booking_now(script_now(&script).expect("now"));
+    let backend = Backend::redis_sqlite();
     let mut config = backend.config();
     config.asr.model = Some(model);
     config.asr.threads = 2;
