@@ -66,11 +66,24 @@ enum LogFormat {
     Json,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Prints a failure as one `error: ...` line with its causes (`anyhow`'s
+/// `Debug` would add a backtrace whenever `RUST_BACKTRACE` is set); panics
+/// keep theirs.
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => serve(args).await,
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| match cli.command {
+            Command::Serve(args) => runtime.block_on(serve(args)),
+        });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

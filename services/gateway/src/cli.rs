@@ -73,6 +73,9 @@ fn read_wav(file: &Path) -> anyhow::Result<Vec<f32>> {
 
 /// `voxbook transcribe FILE.wav`
 pub fn transcribe(file: &Path, model: &Path, full_window: bool, audio_ctx: Option<i32>) -> anyhow::Result<()> {
+    if !model.is_file() {
+        bail!("no Whisper model at {}: run `voxbook models install` (or pass --model)", model.display());
+    }
     let audio = read_wav(file)?;
     let seconds = audio.len() as f32 / 16_000.0;
     let model = WhisperModel::load(model)?;

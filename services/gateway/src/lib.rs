@@ -44,7 +44,10 @@ pub use config::Config;
 /// Loads the Whisper model and its decoder pool, when one is configured.
 fn load_speech(asr: &config::AsrConfig) -> anyhow::Result<Option<app::SpeechEngine>> {
     let Some(path) = &asr.model else {
-        tracing::warn!("no Whisper model configured: audio streams are refused (run `voxbook models install`)");
+        tracing::warn!(
+            "no Whisper model (none configured, none at {}): audio streams are refused; run `voxbook models install`",
+            config::DEFAULT_ASR_MODEL
+        );
         return Ok(None);
     };
     let started = std::time::Instant::now();
