@@ -150,6 +150,10 @@ pub struct FlowState {
     /// the order they were offered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suggested_dates: Vec<NaiveDate>,
+    /// The Monday of the week the caller named without a day ("next
+    /// week"), while the assistant asks which day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub week_of: Option<NaiveDate>,
     /// Searches in a row that found nothing: after a few a person is offered.
     #[serde(default)]
     pub empty_searches: u32,
@@ -180,6 +184,7 @@ impl FlowState {
             ref_choices: Vec::new(),
             date_choices: Vec::new(),
             suggested_dates: Vec::new(),
+            week_of: None,
             empty_searches: 0,
             person_offered: false,
             doubtful: Vec::new(),

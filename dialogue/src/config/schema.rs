@@ -112,6 +112,9 @@ pub struct Messages {
     pub other_choices: String,
     #[serde(default = "default_offer_person")]
     pub offer_person: String,
+    /// "Next week" with no day: which one?
+    #[serde(default = "default_which_day")]
+    pub which_day: String,
     /// A value heard with low confidence, read back before the next
     /// question: `{heard}` (e.g. "from Boston") and `{prompt}`.
     #[serde(default = "default_implicit_confirm")]
@@ -153,6 +156,10 @@ fn default_other_choices() -> String {
 fn default_offer_person() -> String {
     "I'm sorry I haven't found anything that works. I can put you through to a colleague, or you can try other details."
         .into()
+}
+
+fn default_which_day() -> String {
+    "Which day that week would suit you?".into()
 }
 
 fn default_implicit_confirm() -> String {

@@ -243,6 +243,7 @@ fn check_messages(c: &mut Checker) {
         ("offer_person", &m.offer_person),
         ("other_choices", &m.other_choices),
         ("implicit_confirm", &m.implicit_confirm),
+        ("which_day", &m.which_day),
         ("digression_not_found", &m.digression_not_found),
         ("digression_dropped", &m.digression_dropped),
     ];

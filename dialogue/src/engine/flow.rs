@@ -395,8 +395,16 @@ impl Engine {
         let order = def.all_slots();
         assignments.sort_by_key(|x| order.iter().position(|s| *s == x.slot).unwrap_or(usize::MAX));
         let mut rejected = false;
-        for Assignment { slot, value, span, alternative } in assignments {
+        for Assignment { slot, value, span, alternative, vague_week } in assignments {
             let Some(sdef) = a.slot(&slot) else { continue };
+            if let (true, SlotValue::Date(monday)) = (vague_week, &value) {
+                // "Next week": which day of it?
+                flow.week_of = Some(*monday);
+                let text = render(&a.messages.which_day, &no_values());
+                self.prompt(flow, Some(&slot), text, turn);
+                rejected = true;
+                continue;
+            }
             if let (Some(SlotValue::Date(second)), SlotValue::Date(first)) = (&alternative, &value) {
                 // "04/07": ask which, and take nothing yet.
                 let values = HashMap::from([
@@ -451,6 +459,9 @@ impl Engine {
             }
             if flow.slots.get(&slot) == Some(&value) {
                 continue;
+            }
+            if sdef.kind == SlotKind::Date {
+                flow.week_of = None;
             }
             let doubtful = (span.start..span.end).any(|i| turn.doubtful_words.get(i).copied().unwrap_or(false));
             flow.doubtful.retain(|s| *s != slot);

@@ -147,7 +147,8 @@ impl Engine {
         let anchor = state.flow.as_ref().and_then(|f| {
             f.filled_order.iter().rev().find_map(|s| f.slots.get(s).and_then(crate::state::SlotValue::as_date))
         });
-        let hints = Hints { ref_mode, options_offered, awaiting: awaiting.as_deref(), anchor };
+        let week = state.flow.as_ref().and_then(|f| f.week_of);
+        let hints = Hints { ref_mode, options_offered, awaiting: awaiting.as_deref(), anchor, week };
         let u = tracing::info_span!(parent: &span, "parse").in_scope(|| nlu::understand(assistant, text, today, hints));
         let threshold = assistant.settings.intent_threshold;
         let intent = match u.top(threshold) {

@@ -897,6 +897,30 @@ pub fn numeric_order(words: &[String]) -> Option<bool> {
     })
 }
 
+/// Weeks named without a day ("next week", "this week", "the week after
+/// next"), as the Monday they start on: the dialogue asks which day.
+pub fn find_vague_weeks(words: &[String], today: NaiveDate) -> Vec<Found<NaiveDate>> {
+    let this_monday = add_days(today, -i64::from(today.weekday().num_days_from_monday()));
+    let mut out = Vec::new();
+    for i in 0..words.len() {
+        let (monday, end) = match (word(words, i), word(words, i + 1), word(words, i + 2), word(words, i + 3)) {
+            ("the", "week", "after", "next") => (this_monday.and_then(|m| add_days(m, 14)), i + 4),
+            ("next", "week", _, _) => (this_monday.and_then(|m| add_days(m, 7)), i + 2),
+            ("this", "week", _, _) => (this_monday, i + 2),
+            _ => continue,
+        };
+        if let Some(monday) = monday {
+            out.push(Found::new(monday, i, end));
+        }
+    }
+    out
+}
+
+/// The weekday a word names ("friday", "weds").
+pub fn weekday_of(w: &str) -> Option<Weekday> {
+    weekday_value(w)
+}
+
 /// Numeric dates that read two ways ("04/07/2030"), as (day first, month
 /// first), for the dialogue to ask which one was meant.
 pub fn find_ambiguous_dates(words: &[String], today: NaiveDate) -> Vec<Found<(NaiveDate, NaiveDate)>> {
@@ -1185,6 +1209,15 @@ mod tests {
         assert_eq!(stays[0].value, (d(2026, 7, 3), d(2026, 7, 5)));
         let stays = find_weekend_stays(&w("for the last weekend of june"), today);
         assert_eq!(stays[0].value, (d(2026, 6, 26), d(2026, 6, 28)));
+    }
+
+    #[test]
+    fn weeks_without_a_day_are_found_for_asking() {
+        let weeks = |text: &str| find_vague_weeks(&w(text), today()).into_iter().map(|f| f.value).collect::<Vec<_>>();
+        assert_eq!(weeks("sometime next week"), vec![d(2026, 6, 8)]);
+        assert_eq!(weeks("this week"), vec![d(2026, 6, 1)]);
+        assert_eq!(weeks("the week after next"), vec![d(2026, 6, 15)]);
+        assert_eq!(weeks("next weekend"), vec![]);
     }
 
     #[test]

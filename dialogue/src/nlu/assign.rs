@@ -40,6 +40,9 @@ pub struct Assignment {
     /// Another reading of the same words ("04/07": 4 July or April 7):
     /// the slot is not filled until the user says which.
     pub alternative: Option<SlotValue>,
+    /// The value is only a week ("next week", by its Monday): the
+    /// dialogue asks which day.
+    pub vague_week: bool,
 }
 
 impl Assignment {
@@ -50,14 +53,17 @@ impl Assignment {
     }
 
     fn new(slot: &str, value: SlotValue, span: Span) -> Assignment {
-        Assignment { slot: slot.to_string(), value, span, alternative: None }
+        Assignment { slot: slot.to_string(), value, span, alternative: None, vague_week: false }
     }
 }
 
 fn compatible(def: &SlotDef, value: &EntityValue) -> bool {
     match (value, &def.kind) {
         (EntityValue::Place(_), SlotKind::City) => true,
-        (EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..), SlotKind::Date) => true,
+        (
+            EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..) | EntityValue::Week(_),
+            SlotKind::Date,
+        ) => true,
         (EntityValue::Party(_), SlotKind::PartySize) => true,
         (EntityValue::Nights(_), SlotKind::Nights) => true,
         (EntityValue::Number(_), SlotKind::PartySize | SlotKind::Nights | SlotKind::Number) => true,
@@ -71,7 +77,10 @@ fn compatible(def: &SlotDef, value: &EntityValue) -> bool {
 fn to_slot_value(value: &EntityValue) -> SlotValue {
     match value {
         EntityValue::Place(p) => SlotValue::Place(p.clone()),
-        EntityValue::Date(d) | EntityValue::DateSpan(d, _) | EntityValue::AmbiguousDate(d, _) => SlotValue::Date(*d),
+        EntityValue::Date(d)
+        | EntityValue::DateSpan(d, _)
+        | EntityValue::AmbiguousDate(d, _)
+        | EntityValue::Week(d) => SlotValue::Date(*d),
         EntityValue::Party(n) | EntityValue::Nights(n) | EntityValue::Number(n) => SlotValue::Count(*n),
         EntityValue::Choice { value, .. } => SlotValue::Choice(value.clone()),
         EntityValue::Code(c) => SlotValue::Code(c.clone()),
@@ -317,7 +326,10 @@ const CHANGE_VERBS: [&str; 10] =
     ["change", "move", "push", "switch", "shift", "reschedule", "postpone", "bring", "rebook", "prepone"];
 
 fn is_date(value: &EntityValue) -> bool {
-    matches!(value, EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..))
+    matches!(
+        value,
+        EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..) | EntityValue::Week(_)
+    )
 }
 
 /// "To" (with fillers such as "the" after it) right before the value,
@@ -337,5 +349,6 @@ fn assignment(def: &SlotDef, entity: &Entity) -> Assignment {
     if let EntityValue::AmbiguousDate(_, other) = entity.value {
         a.alternative = Some(SlotValue::Date(other));
     }
+    a.vague_week = matches!(entity.value, EntityValue::Week(_));
     a
 }

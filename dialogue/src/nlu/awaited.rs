@@ -44,7 +44,10 @@ pub fn near_misses(assistant: &Assistant, words: &[String], entities: &[Entity],
 fn fits(def: &SlotDef, value: &EntityValue) -> bool {
     match (value, &def.kind) {
         (EntityValue::Place(_), SlotKind::City) => true,
-        (EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..), SlotKind::Date) => true,
+        (
+            EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..) | EntityValue::Week(_),
+            SlotKind::Date,
+        ) => true,
         (EntityValue::Party(_) | EntityValue::Number(_), SlotKind::PartySize) => true,
         (EntityValue::Nights(_) | EntityValue::Number(_), SlotKind::Nights) => true,
         (EntityValue::Choice { kind, .. }, SlotKind::Choice(k)) => kind == k,

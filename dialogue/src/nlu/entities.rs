@@ -34,6 +34,9 @@ pub enum EntityValue {
     DateSpan(NaiveDate, NaiveDate),
     /// A numeric date that reads two ways ("04/07"): day first, month first.
     AmbiguousDate(NaiveDate, NaiveDate),
+    /// A week with no day ("next week"), by its Monday: the dialogue asks
+    /// which day.
+    Week(NaiveDate),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +113,10 @@ impl EntityFinder<'_> {
         for found in dates::find_dates_after(words, today, anchor) {
             candidates.push(Entity { value: EntityValue::Date(found.value), span: found.span });
         }
+        // Below dates: "next week tuesday" is a day, "next week" alone a week.
+        for found in dates::find_vague_weeks(words, today) {
+            candidates.push(Entity { value: EntityValue::Week(found.value), span: found.span });
+        }
         for phrase in self.phrases_in(words) {
             candidates.push(phrase);
         }
@@ -177,7 +184,10 @@ pub fn mask(words: &[String], entities: &[Entity]) -> Vec<String> {
                 out.push(
                     match e.value {
                         EntityValue::Place(_) => "<city>",
-                        EntityValue::Date(_) | EntityValue::DateSpan(..) | EntityValue::AmbiguousDate(..) => "<date>",
+                        EntityValue::Date(_)
+                        | EntityValue::DateSpan(..)
+                        | EntityValue::AmbiguousDate(..)
+                        | EntityValue::Week(_) => "<date>",
                         EntityValue::Party(_) | EntityValue::Nights(_) | EntityValue::Number(_) => "<num>",
                         EntityValue::Choice { .. } => "<choice>",
                         EntityValue::Code(_) => "<ref>",

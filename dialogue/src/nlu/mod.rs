@@ -102,6 +102,9 @@ pub struct Hints<'a> {
     /// The date the conversation last settled: "the monday after" counts
     /// from it.
     pub anchor: Option<NaiveDate>,
+    /// The Monday of the week the assistant asked about ("which day next
+    /// week?"): a bare weekday in the answer is that week's.
+    pub week: Option<NaiveDate>,
 }
 
 /// Words that, between two values of the same kind, take the first back
@@ -126,6 +129,18 @@ pub fn understand(assistant: &Assistant, text: &str, today: NaiveDate, hints: Hi
         entities.retain(|e| near.iter().all(|n| !n.span.overlaps(e.span)));
         entities.extend(near);
         entities.sort_by_key(|e| e.span.start);
+    }
+    if let Some(monday) = hints.week {
+        for e in entities.iter_mut() {
+            let bare_weekday = e.span.len() == 1 && crate::extract::dates::weekday_of(&words[e.span.start]).is_some();
+            if let (true, EntityValue::Date(_)) = (bare_weekday, &e.value)
+                && let Some(wd) = crate::extract::dates::weekday_of(&words[e.span.start])
+                && let Some(day) =
+                    monday.checked_add_signed(chrono::Duration::days(i64::from(wd.num_days_from_monday())))
+            {
+                e.value = EntityValue::Date(day);
+            }
+        }
     }
     let took_back = settle_take_backs(&words, &mut entities);
     // "the 14th instead of the 12th": what comes after "instead of" is
@@ -272,7 +287,10 @@ fn same_kind(a: &EntityValue, b: &EntityValue) -> bool {
     use EntityValue::*;
     match (a, b) {
         (Choice { kind: x, .. }, Choice { kind: y, .. }) => x == y,
-        (Date(_) | DateSpan(..) | AmbiguousDate(..), Date(_) | DateSpan(..) | AmbiguousDate(..)) => true,
+        (
+            Date(_) | DateSpan(..) | AmbiguousDate(..) | Week(_),
+            Date(_) | DateSpan(..) | AmbiguousDate(..) | Week(_),
+        ) => true,
         (Party(_) | Number(_), Party(_) | Number(_)) => !matches!((a, b), (Number(_), Number(_))),
         (Nights(_), Number(_)) | (Number(_), Nights(_)) => true,
         _ => std::mem::discriminant(a) == std::mem::discriminant(b),
@@ -293,7 +311,7 @@ fn take_back_at(words: &[String], from: usize, to: usize) -> Option<usize> {
 /// `POST /v1/nlu/parse`: intent and slots of one utterance, no session.
 /// Slots are assigned as if the utterance opened the intent's flow.
 pub fn parse(assistant: &Assistant, text: &str, today: NaiveDate) -> ParseResponse {
-    let hints = Hints { ref_mode: RefMode::Cued, options_offered: false, awaiting: None, anchor: None };
+    let hints = Hints { ref_mode: RefMode::Cued, options_offered: false, awaiting: None, anchor: None, week: None };
     let u = understand(assistant, text, today, hints);
     let threshold = assistant.settings.intent_threshold;
     let mut top = u.top(threshold);
@@ -321,8 +339,9 @@ pub fn parse(assistant: &Assistant, text: &str, today: NaiveDate) -> ParseRespon
     let ctx = SlotContext { slots: &slot_names, filled: &filled, filled_order: &[], awaiting: None, correction: false };
     let slots = assign(assistant, &u.words, &u.entities, &ctx)
         .into_iter()
-        // A date that reads two ways is asked about, not taken.
-        .filter(|a| a.alternative.is_none())
+        // A date that reads two ways, or a week with no day, is asked
+        // about, not taken.
+        .filter(|a| a.alternative.is_none() && !a.vague_week)
         .map(|a| (a.slot, a.value.to_json()))
         .collect::<BTreeMap<_, _>>();
     let intent = match top {
