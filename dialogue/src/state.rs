@@ -237,6 +237,9 @@ pub struct SessionState {
     pub suspended: Vec<FlowState>,
     /// Consecutive turns nothing was understood.
     pub failures: u32,
+    /// Consecutive turns whose reply would have repeated the one before.
+    #[serde(default)]
+    pub repeats: u32,
     pub bookings: Vec<BookingRecord>,
     /// Bookings looked up in this session (status, change, cancel) that it
     /// did not make: "cancel it" after a status check means that one.
@@ -285,6 +288,7 @@ impl SessionState {
             flow: None,
             suspended: Vec::new(),
             failures: 0,
+            repeats: 0,
             bookings: Vec::new(),
             looked_up: Vec::new(),
             last_booking: None,

@@ -112,6 +112,9 @@ pub struct Messages {
     pub other_choices: String,
     #[serde(default = "default_offer_person")]
     pub offer_person: String,
+    /// Put before a reply that would repeat the last one word for word.
+    #[serde(default = "default_rephrase")]
+    pub rephrase: String,
     /// "Next week" with no day: which one?
     #[serde(default = "default_which_day")]
     pub which_day: String,
@@ -156,6 +159,10 @@ fn default_other_choices() -> String {
 fn default_offer_person() -> String {
     "I'm sorry I haven't found anything that works. I can put you through to a colleague, or you can try other details."
         .into()
+}
+
+fn default_rephrase() -> String {
+    "Let me put that another way.".into()
 }
 
 fn default_which_day() -> String {

@@ -244,6 +244,7 @@ fn check_messages(c: &mut Checker) {
         ("other_choices", &m.other_choices),
         ("implicit_confirm", &m.implicit_confirm),
         ("which_day", &m.which_day),
+        ("rephrase", &m.rephrase),
         ("digression_not_found", &m.digression_not_found),
         ("digression_dropped", &m.digression_dropped),
     ];

@@ -203,7 +203,25 @@ impl Engine {
             turn.slots = flow.slots.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
         }
 
-        let reply = one_apology(&turn.parts);
+        let mut reply = one_apology(&turn.parts);
+        // Never the same sentence twice in a row: say it another way, and
+        // after a few rounds offer a person.
+        // (The last reply may itself have been said another way: it then
+        // holds this one whole.)
+        let repeated = !reply.is_empty()
+            && !state.ended
+            && (state.last_reply == reply || (state.repeats > 0 && state.last_reply.contains(&reply)));
+        state.repeats = if repeated { state.repeats + 1 } else { 0 };
+        if repeated {
+            let mut again = format!("{} {reply}", render(&assistant.messages.rephrase, &no_values()));
+            if state.repeats >= 2 {
+                again = format!("{again} {}", render(&assistant.messages.offer_person, &no_values()));
+                if let Some(flow) = state.flow.as_mut() {
+                    flow.person_offered = true;
+                }
+            }
+            reply = again;
+        }
         state.last_reply = reply.clone();
         state.history.push(TurnRecord {
             turn: state.turns,
