@@ -75,13 +75,17 @@ fn city(gazetteer: &Gazetteer, words: &[String], free: &dyn Fn(Span) -> bool) ->
     found
 }
 
-/// "too adults" / "to people" (2), "for people" (4): homophones of the
-/// number right before a people noun.
+/// "too adults" / "to people" (2), "free passengers" (3), "for people"
+/// (4): homophones of the number right before a people noun, taken only
+/// when the assistant asked how many.
 fn party(words: &[String], free: &dyn Fn(Span) -> bool) -> Option<Entity> {
     for i in 0..words.len() {
         let n = match words[i].as_str() {
+            "won" => 1,
             "to" | "too" => 2,
+            "free" | "tree" => 3,
             "for" | "fore" => 4,
+            "ate" => 8,
             _ => continue,
         };
         let noun_len = PEOPLE
