@@ -247,12 +247,7 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
     for (nights, entity) in until_dates {
         let EntityValue::Date(until) = entity.value else { continue };
         let Some(from_slot) = nights.from_slot.as_deref() else { continue };
-        let from = out
-            .iter()
-            .find(|a| a.slot == from_slot)
-            .map(|a| &a.value)
-            .or_else(|| ctx.filled.get(from_slot))
-            .and_then(SlotValue::as_date);
+        let from = date_of(&out, ctx, from_slot);
         if let Some(from) = from
             && !used.contains(&nights.name)
         {
@@ -307,18 +302,18 @@ pub fn assign(assistant: &Assistant, words: &[String], entities: &[Entity], ctx:
             continue;
         };
         let Some(from_slot) = ret.not_before.as_deref() else { continue };
-        let from = out
-            .iter()
-            .find(|a| a.slot == from_slot)
-            .map(|a| &a.value)
-            .or_else(|| ctx.filled.get(from_slot))
-            .and_then(SlotValue::as_date);
+        let from = date_of(&out, ctx, from_slot);
         if let Some(back) = from.and_then(|f| f.checked_add_signed(chrono::Duration::days(i64::from(n)))) {
             used.insert(ret.name.clone());
             out.push(Assignment::new(&ret.name, SlotValue::Date(back), entity.span));
         }
     }
     out
+}
+
+/// The date `slot` holds: given this turn, or else already filled.
+fn date_of(out: &[Assignment], ctx: &SlotContext, slot: &str) -> Option<NaiveDate> {
+    out.iter().find(|a| a.slot == slot).map(|a| &a.value).or_else(|| ctx.filled.get(slot)).and_then(SlotValue::as_date)
 }
 
 /// Verbs after which "to" introduces a new value.
